@@ -1,0 +1,452 @@
+//! The consumer loop.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aws_sdk_sqs::{
+    Client,
+    error::DisplayErrorContext,
+    types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName},
+};
+use rand::Rng;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{Instrument, field};
+
+use switchyard_core::health::HealthProbe;
+
+use crate::{Incoming, MessageHandler, Outcome};
+
+/// SQS returns at most ten messages per receive and deletes at most ten per batch.
+const SQS_BATCH: usize = 10;
+/// SQS's ceiling for a visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub queue_url: String,
+    /// Messages being handled at once (a semaphore): bounds memory, DB connections and downstream load.
+    pub max_in_flight: usize,
+    /// Long-poll wait (SQS maximum 20 s).
+    pub wait_time: Duration,
+    /// Visibility requested on receive; the heartbeat keeps extending it while the handler runs.
+    pub visibility_timeout: Duration,
+    /// How often a running handler's message gets its visibility extended (well under `visibility_timeout`).
+    pub heartbeat_interval: Duration,
+    /// After a shutdown signal: how long in-flight handlers may take before their messages are released.
+    pub shutdown_deadline: Duration,
+    /// Retry delay for the first receive (doubles per receive), capped at `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl ConsumerConfig {
+    pub fn new(queue_url: impl Into<String>) -> Self {
+        let visibility_timeout = Duration::from_secs(30);
+        Self {
+            queue_url: queue_url.into(),
+            max_in_flight: 10,
+            wait_time: Duration::from_secs(20),
+            visibility_timeout,
+            heartbeat_interval: visibility_timeout / 3,
+            shutdown_deadline: Duration::from_secs(25),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+
+    /// Sets the visibility timeout and a matching heartbeat (a third of it).
+    pub fn with_visibility(mut self, visibility: Duration) -> Self {
+        self.visibility_timeout = visibility;
+        self.heartbeat_interval = (visibility / 3).max(Duration::from_millis(200));
+        self
+    }
+
+    fn queue_name(&self) -> &str {
+        self.queue_url.rsplit('/').next().unwrap_or(&self.queue_url)
+    }
+
+    /// Visibility for a retried message: exponential in its receive count, jittered, capped.
+    fn retry_delay(&self, receive_count: u32) -> Duration {
+        let exp = self
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(receive_count.saturating_sub(1).min(20)));
+        let capped = exp.min(self.retry_max);
+        let half = capped / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Liveness for ECS: healthy while receives succeed.
+#[derive(Debug)]
+pub struct ConsumerHealth {
+    last_ok_poll: AtomicU64,
+    stale_after: Duration,
+}
+
+impl ConsumerHealth {
+    fn new(stale_after: Duration) -> Self {
+        Self {
+            last_ok_poll: AtomicU64::new(now_secs()),
+            stale_after,
+        }
+    }
+
+    fn mark_ok(&self) {
+        self.last_ok_poll.store(now_secs(), Ordering::Relaxed);
+    }
+}
+
+impl HealthProbe for ConsumerHealth {
+    fn healthy(&self) -> bool {
+        now_secs().saturating_sub(self.last_ok_poll.load(Ordering::Relaxed))
+            <= self.stale_after.as_secs()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Counts of one `run`, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub done: usize,
+    pub retried: usize,
+    pub rejected: usize,
+    /// In flight when the shutdown deadline passed: made visible again for another consumer.
+    pub released: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    done: AtomicUsize,
+    retried: AtomicUsize,
+    rejected: AtomicUsize,
+    released: AtomicUsize,
+}
+
+/// Consumes one queue with one handler.
+pub struct Consumer<H> {
+    sqs: Client,
+    config: Arc<ConsumerConfig>,
+    handler: Arc<H>,
+    health: Arc<ConsumerHealth>,
+}
+
+impl<H: MessageHandler> Consumer<H> {
+    pub fn new(sqs: Client, config: ConsumerConfig, handler: H) -> Self {
+        let stale_after = config.wait_time * 3 + Duration::from_secs(30);
+        Self {
+            sqs,
+            config: Arc::new(config),
+            handler: Arc::new(handler),
+            health: Arc::new(ConsumerHealth::new(stale_after)),
+        }
+    }
+
+    pub fn health(&self) -> Arc<ConsumerHealth> {
+        self.health.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains: in-flight handlers get `shutdown_deadline` to finish; the
+    /// messages of those that do not are made visible again. Successes are deleted before this returns.
+    pub async fn run(self, shutdown: CancellationToken) -> RunSummary {
+        let config = self.config.clone();
+        let queue = config.queue_name().to_owned();
+        let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+        let tracker = TaskTracker::new();
+        let abort = CancellationToken::new();
+        let counters = Arc::new(Counters::default());
+        let (delete_tx, delete_rx) = mpsc::unbounded_channel::<String>();
+        let deleter = tokio::spawn(delete_loop(
+            self.sqs.clone(),
+            config.queue_url.clone(),
+            delete_rx,
+        ));
+        let mut receive_failures: u32 = 0;
+
+        tracing::info!(%queue, max_in_flight = config.max_in_flight, "consumer started");
+        loop {
+            // Wait for room before asking SQS for more: the semaphore is the in-flight bound.
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let mut batch_permits = vec![first];
+            while batch_permits.len() < SQS_BATCH {
+                match permits.clone().try_acquire_owned() {
+                    Ok(p) => batch_permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let receive = self
+                .sqs
+                .receive_message()
+                .queue_url(&config.queue_url)
+                .max_number_of_messages(batch_permits.len() as i32)
+                .wait_time_seconds(config.wait_time.as_secs() as i32)
+                .visibility_timeout(config.visibility_timeout.as_secs().max(1) as i32)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_attribute_names("All")
+                .send();
+            // A receive abandoned here may have been handed messages: they reappear after the visibility timeout.
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = receive => r,
+            };
+            let messages = match received {
+                Ok(out) => {
+                    receive_failures = 0;
+                    self.health.mark_ok();
+                    out.messages.unwrap_or_default()
+                }
+                Err(error) => {
+                    receive_failures += 1;
+                    let pause = Duration::from_millis(500)
+                        .saturating_mul(2u32.saturating_pow(receive_failures.min(6)))
+                        .min(Duration::from_secs(30));
+                    tracing::error!(
+                        %queue, error = %DisplayErrorContext(&error), retry_in_ms = pause.as_millis() as u64,
+                        "receive failed"
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            for message in messages {
+                let Some(permit) = batch_permits.pop() else {
+                    // SQS returned more than asked for; never exceed the bound.
+                    tracing::warn!(%queue, "more messages than requested; releasing the extra one");
+                    if let Some(handle) = message.receipt_handle() {
+                        set_visibility(&self.sqs, &config.queue_url, handle, Duration::ZERO).await;
+                    }
+                    continue;
+                };
+                let incoming = Incoming::from_sqs(&message);
+                let task = process(
+                    self.sqs.clone(),
+                    config.clone(),
+                    self.handler.clone(),
+                    incoming,
+                    delete_tx.clone(),
+                    abort.clone(),
+                    counters.clone(),
+                );
+                tracker.spawn(async move {
+                    task.await;
+                    drop(permit);
+                });
+            }
+        }
+
+        tracker.close();
+        let in_flight = tracker.len();
+        tracing::info!(%queue, in_flight, deadline_ms = config.shutdown_deadline.as_millis() as u64, "draining");
+        if tokio::time::timeout(config.shutdown_deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(%queue, remaining = tracker.len(), "shutdown deadline passed; releasing unfinished messages");
+            abort.cancel();
+            tracker.wait().await;
+        }
+        drop(delete_tx);
+        if let Err(error) = deleter.await {
+            tracing::error!(%error, "delete task failed");
+        }
+        let summary = RunSummary {
+            done: counters.done.load(Ordering::Relaxed),
+            retried: counters.retried.load(Ordering::Relaxed),
+            rejected: counters.rejected.load(Ordering::Relaxed),
+            released: counters.released.load(Ordering::Relaxed),
+        };
+        tracing::info!(%queue, ?summary, "consumer stopped");
+        summary
+    }
+}
+
+/// Handles one message with a visibility heartbeat, then acts on the outcome.
+fn process<H: MessageHandler>(
+    sqs: Client,
+    config: Arc<ConsumerConfig>,
+    handler: Arc<H>,
+    incoming: Incoming,
+    deletes: mpsc::UnboundedSender<String>,
+    abort: CancellationToken,
+    counters: Arc<Counters>,
+) -> impl Future<Output = ()> + Send {
+    let span = tracing::info_span!(
+        "message",
+        queue = config.queue_name(),
+        message_id = %incoming.message_id,
+        receive_count = incoming.receive_count,
+        event_id = field::Empty,
+        event_type = field::Empty,
+        trace_id = %incoming.trace.trace_id_hex(),
+        span_id = %incoming.trace.span_id_hex(),
+    );
+    if let Some(id) = &incoming.event_id {
+        span.record("event_id", id.as_str());
+    }
+    if let Some(t) = &incoming.event_type {
+        span.record("event_type", t.as_str());
+    }
+    async move {
+        let handling = handler.handle(&incoming);
+        tokio::pin!(handling);
+        let start = tokio::time::Instant::now() + config.heartbeat_interval;
+        let mut heartbeat = tokio::time::interval_at(start, config.heartbeat_interval);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                outcome = &mut handling => break Some(outcome),
+                _ = abort.cancelled() => break None,
+                _ = heartbeat.tick() => {
+                    set_visibility(&sqs, &config.queue_url, &incoming.receipt_handle, config.visibility_timeout).await;
+                }
+            }
+        };
+        let receipt = incoming.receipt_handle.clone();
+        match outcome {
+            None => {
+                // Shutdown deadline: the handler future is dropped (its transaction rolls back), and the
+                // message is handed back to SQS at once.
+                set_visibility(&sqs, &config.queue_url, &receipt, Duration::ZERO).await;
+                counters.released.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("released unfinished message at shutdown");
+            }
+            Some(Outcome::Done) => {
+                counters.done.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("message processed");
+                if deletes.send(receipt).is_err() {
+                    tracing::error!("delete queue closed; the message will be redelivered and deduplicated");
+                }
+            }
+            Some(Outcome::Retry { after, reason }) => {
+                let delay = after.unwrap_or_else(|| config.retry_delay(incoming.receive_count)).min(MAX_VISIBILITY);
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "handler asked to retry");
+                set_visibility(&sqs, &config.queue_url, &receipt, delay).await;
+            }
+            Some(Outcome::Reject { reason }) => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    %reason, body = %truncate(&incoming.raw_body, 512),
+                    "message rejected; the redrive policy moves it to the DLQ after maxReceiveCount receives"
+                );
+                set_visibility(&sqs, &config.queue_url, &receipt, Duration::ZERO).await;
+            }
+        }
+    }
+    .instrument(span)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+async fn set_visibility(sqs: &Client, queue_url: &str, receipt: &str, visibility: Duration) {
+    let result = sqs
+        .change_message_visibility()
+        .queue_url(queue_url)
+        .receipt_handle(receipt)
+        .visibility_timeout(visibility.as_secs() as i32)
+        .send()
+        .await;
+    if let Err(error) = result {
+        tracing::warn!(error = %DisplayErrorContext(&error), "changing message visibility failed");
+    }
+}
+
+/// Deletes processed messages in batches of up to ten, as they come; ends when every sender is gone.
+async fn delete_loop(
+    sqs: Client,
+    queue_url: String,
+    mut receipts: mpsc::UnboundedReceiver<String>,
+) {
+    let mut batch = Vec::with_capacity(SQS_BATCH);
+    while receipts.recv_many(&mut batch, SQS_BATCH).await > 0 {
+        let entries: Vec<_> = batch
+            .drain(..)
+            .enumerate()
+            .filter_map(|(i, handle)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let count = entries.len();
+        match sqs
+            .delete_message_batch()
+            .queue_url(&queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) if out.failed().is_empty() => tracing::debug!(count, "deleted"),
+            Ok(out) => {
+                for failure in out.failed() {
+                    tracing::warn!(
+                        code = failure.code(),
+                        message = failure.message().unwrap_or_default(),
+                        "delete failed; the message will be redelivered and deduplicated by the inbox"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(
+                count, error = %DisplayErrorContext(&error),
+                "delete batch failed; the messages will be redelivered and deduplicated by the inbox"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        let c = ConsumerConfig::new("https://sqs/1/q");
+        assert_eq!(c.queue_name(), "q");
+        let first = c.retry_delay(1);
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+            "{first:?}"
+        );
+        let late = c.retry_delay(40);
+        assert!(
+            late <= Duration::from_secs(300) && late >= Duration::from_secs(150),
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,116 @@
+//! The shared `main` of worker binaries: a worker's own `main.rs` names itself and builds its handler.
+//!
+//! Environment: `DATABASE_URL`, `DATABASE_SCHEMA` (default: the worker's schema), `QUEUE_URL`, `HEALTH_ADDR`
+//! (default 127.0.0.1:9000), `MAX_IN_FLIGHT` (10), `VISIBILITY_TIMEOUT_SECONDS` (30), `WAIT_TIME_SECONDS` (20),
+//! `SHUTDOWN_DEADLINE_SECONDS` (25; keep ECS `stopTimeout` above it), plus the AWS SDK's own (`AWS_REGION`,
+//! `AWS_ENDPOINT_URL`, credentials).
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use sqlx::{PgPool, migrate::Migrator};
+use switchyard_core::{
+    config::{self, ConfigError},
+    db::{self, DbSettings},
+    health, shutdown, telemetry,
+};
+
+use crate::{Consumer, ConsumerConfig, MessageHandler};
+
+/// Who the worker is.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSpec {
+    /// Binary name, for logs.
+    pub name: &'static str,
+    /// Default Postgres schema.
+    pub schema: &'static str,
+    /// The worker's own migrations (the inbox table is added before them).
+    pub migrations: &'static [&'static Migrator],
+}
+
+/// Settings read from the environment.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub db: DbSettings,
+    pub consumer: ConsumerConfig,
+    pub health_addr: SocketAddr,
+}
+
+const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:9000";
+
+impl WorkerSettings {
+    pub fn from_env(spec: &WorkerSpec) -> Result<Self, ConfigError> {
+        let queue_url = config::required(
+            "QUEUE_URL",
+            "the URL of this worker's SQS queue (yard provision prints it)",
+        )?;
+        let mut consumer = ConsumerConfig::new(queue_url).with_visibility(config::seconds(
+            "VISIBILITY_TIMEOUT_SECONDS",
+            Duration::from_secs(30),
+        )?);
+        consumer.max_in_flight = config::parsed("MAX_IN_FLIGHT", 10usize)?;
+        consumer.wait_time = config::seconds("WAIT_TIME_SECONDS", Duration::from_secs(20))?
+            .min(Duration::from_secs(20));
+        consumer.shutdown_deadline =
+            config::seconds("SHUTDOWN_DEADLINE_SECONDS", Duration::from_secs(25))?;
+        Ok(Self {
+            db: DbSettings::from_env(spec.schema)?,
+            consumer,
+            health_addr: config::parsed(
+                "HEALTH_ADDR",
+                DEFAULT_HEALTH_ADDR
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9000))),
+            )?,
+        })
+    }
+}
+
+/// Entry point: `<worker>` runs it, `<worker> healthcheck` probes a running one (exit 0 when healthy).
+pub async fn main<H, F>(spec: WorkerSpec, build: F) -> ExitCode
+where
+    H: MessageHandler,
+    F: FnOnce(&PgPool, &SdkConfig) -> anyhow::Result<H>,
+{
+    telemetry::init(spec.name);
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let addr =
+            config::optional("HEALTH_ADDR").unwrap_or_else(|| DEFAULT_HEALTH_ADDR.to_owned());
+        return health::check(&addr).await;
+    }
+    match run(spec, build).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                worker = spec.name,
+                "worker failed"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run<H, F>(spec: WorkerSpec, build: F) -> anyhow::Result<()>
+where
+    H: MessageHandler,
+    F: FnOnce(&PgPool, &SdkConfig) -> anyhow::Result<H>,
+{
+    let settings = WorkerSettings::from_env(&spec)?;
+    let shutdown = shutdown::on_signal();
+    let pool = db::connect(&settings.db).await?;
+    let mut sets: Vec<&Migrator> = vec![&crate::MIGRATOR];
+    sets.extend(spec.migrations.iter().copied());
+    db::migrate(&pool, &settings.db.schema, &sets).await?;
+    let aws = switchyard_core::aws::load().await?;
+    let handler = build(&pool, &aws).context("building the handler")?;
+    let consumer = Consumer::new(aws_sdk_sqs::Client::new(&aws), settings.consumer, handler);
+    let health_addr = health::spawn(settings.health_addr, consumer.health(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding HEALTH_ADDR={}", settings.health_addr))?;
+    tracing::info!(worker = spec.name, %health_addr, schema = %settings.db.schema, "worker ready");
+    consumer.run(shutdown).await;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! What every Switchyard binary shares, each in its own room:
+//!
+//! - [`config`]: reading environment variables with errors that name the variable to set.
+//! - [`telemetry`]: JSON `tracing` logs (one line per event, span fields included).
+//! - [`trace`]: W3C trace context (`traceparent`), carried from an HTTP request through the outbox and SNS into
+//!   the consumer's spans, so one trace id follows an event across processes.
+//! - [`shutdown`]: one `CancellationToken` cancelled on SIGTERM/SIGINT (ECS sends SIGTERM on every deploy).
+//! - [`db`]: a Postgres pool pinned to one schema (each service owns a schema), and migrations.
+//! - [`aws`]: the one `SdkConfig`; endpoints (moto, LocalStack) are configuration, never code.
+//! - [`health`]: the `/healthz` server workers expose and the `healthcheck` subcommand ECS calls.
+
+pub mod aws;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod shutdown;
+pub mod telemetry;
+pub mod trace;

@@ -1,0 +1,340 @@
+//! The outbox relay: committed rows -> SNS `PublishBatch`.
+
+use std::time::Duration;
+
+use aws_sdk_sns::{
+    Client,
+    error::DisplayErrorContext,
+    types::{MessageAttributeValue, PublishBatchRequestEntry},
+};
+use futures::future::join_all;
+use rand::Rng;
+use sqlx::{PgPool, postgres::PgListener};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use switchyard_core::trace::TRACEPARENT;
+
+use crate::MAX_MESSAGE_BYTES;
+
+/// SNS `PublishBatch` takes at most ten entries.
+const SNS_BATCH: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Rows claimed per round (published as up to `claim_size / 10` concurrent `PublishBatch` calls).
+    pub claim_size: i64,
+    /// How often to look for rows without a notification (retries after backoff, missed NOTIFYs).
+    pub sweep_interval: Duration,
+    /// First retry delay after a failed publish; doubles per attempt, with jitter.
+    pub base_backoff: Duration,
+    /// Ceiling of the retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            claim_size: 50,
+            sweep_interval: Duration::from_secs(1),
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox relay database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Publishes one schema's outbox to one SNS topic.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pool: PgPool,
+    sns: Client,
+    topic_arn: String,
+    schema: String,
+    config: RelayConfig,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    id: i64,
+    event_id: Uuid,
+    event_type: String,
+    payload: String,
+    traceparent: Option<String>,
+    attempts: i32,
+}
+
+/// What happened to one claimed row.
+enum Fate {
+    Published,
+    Failed(String),
+}
+
+impl Relay {
+    pub fn new(
+        pool: PgPool,
+        sns: Client,
+        topic_arn: impl Into<String>,
+        schema: impl Into<String>,
+        config: RelayConfig,
+    ) -> Self {
+        Self {
+            pool,
+            sns,
+            topic_arn: topic_arn.into(),
+            schema: schema.into(),
+            config,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled: publish everything available, then wait for a NOTIFY or the sweep timer.
+    /// Database errors are logged and retried; they never end the loop.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let channel = format!("outbox_{}", self.schema);
+        let mut listener: Option<PgListener> = None;
+        while !shutdown.is_cancelled() {
+            if listener.is_none() {
+                listener = self.listen(&channel).await;
+            }
+            loop {
+                match self.publish_available().await {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(error) => {
+                        tracing::error!(%error, "outbox relay round failed; retrying after the sweep interval");
+                        break;
+                    }
+                }
+            }
+            let sweep = tokio::time::sleep(self.config.sweep_interval);
+            match listener.as_mut() {
+                Some(l) => tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = sweep => {}
+                    notified = l.recv() => if let Err(error) = notified {
+                        tracing::warn!(%error, "outbox LISTEN connection lost; reconnecting");
+                        listener = None;
+                    },
+                },
+                None => tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = sweep => {}
+                },
+            }
+        }
+        tracing::info!(topic = %self.topic_arn, "outbox relay stopped");
+    }
+
+    async fn listen(&self, channel: &str) -> Option<PgListener> {
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(l) => l,
+            Err(error) => {
+                tracing::warn!(%error, "cannot open the outbox LISTEN connection; sweeping only");
+                return None;
+            }
+        };
+        match listener.listen(channel).await {
+            Ok(()) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "LISTEN failed; sweeping only");
+                None
+            }
+        }
+    }
+
+    /// One round: claims available rows, publishes them, deletes the published ones and reschedules the rest, all
+    /// in one transaction. Returns how many rows were claimed (0 = nothing to do right now).
+    pub async fn publish_available(&self) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, event_id, event_type, payload, traceparent, attempts FROM outbox \
+             WHERE available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.config.claim_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+
+        let fates = join_all(
+            batches(&rows)
+                .into_iter()
+                .map(|batch| self.publish_batch(batch)),
+        )
+        .await;
+        let mut published = Vec::new();
+        for (row, fate) in fates.into_iter().flatten() {
+            match fate {
+                Fate::Published => published.push(row.id),
+                Fate::Failed(reason) => {
+                    let delay = self.backoff(row.attempts);
+                    tracing::warn!(
+                        event_id = %row.event_id, event_type = %row.event_type, attempts = row.attempts + 1,
+                        retry_in_ms = delay.as_millis() as u64, %reason, "publish failed; will retry"
+                    );
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
+                         available_at = now() + make_interval(secs => $3) WHERE id = $1",
+                    )
+                    .bind(row.id)
+                    .bind(reason)
+                    .bind(delay.as_secs_f64())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        if !published.is_empty() {
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+                .bind(&published)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::debug!(
+            claimed = rows.len(),
+            published = published.len(),
+            "outbox round"
+        );
+        Ok(rows.len())
+    }
+
+    async fn publish_batch<'r>(&self, batch: Vec<&'r Row>) -> Vec<(&'r Row, Fate)> {
+        let entries: Result<Vec<_>, _> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, row)| entry(i, row))
+            .collect();
+        let entries = match entries {
+            Ok(e) => e,
+            Err(error) => {
+                let reason = format!("cannot build the request: {error}");
+                return batch
+                    .into_iter()
+                    .map(|row| (row, Fate::Failed(reason.clone())))
+                    .collect();
+            }
+        };
+        let result = self
+            .sns
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await;
+        match result {
+            Err(error) => {
+                let reason = DisplayErrorContext(&error).to_string();
+                batch
+                    .into_iter()
+                    .map(|row| (row, Fate::Failed(reason.clone())))
+                    .collect()
+            }
+            Ok(output) => {
+                let failed: Vec<(usize, String)> = output
+                    .failed()
+                    .iter()
+                    .filter_map(|f| {
+                        let reason = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+                        f.id().parse().ok().map(|i| (i, reason))
+                    })
+                    .collect();
+                batch
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, row)| match failed.iter().find(|(f, _)| *f == i) {
+                        Some((_, reason)) => (row, Fate::Failed(reason.clone())),
+                        // Neither listed as failed nor (for a malformed answer) as successful: SNS returned 200
+                        // for the call, so an entry it does not report failed was accepted.
+                        None => (row, Fate::Published),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exp = self
+            .config
+            .base_backoff
+            .saturating_mul(2u32.saturating_pow(attempts.clamp(0, 20) as u32));
+        let capped = exp.min(self.config.max_backoff);
+        // Full jitter on the upper half, so many failed rows don't retry in lock step.
+        let half = capped / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Splits claimed rows into `PublishBatch` calls: at most ten entries and 256 KiB per call.
+fn batches(rows: &[Row]) -> Vec<Vec<&Row>> {
+    let mut out: Vec<Vec<&Row>> = Vec::new();
+    let mut size = 0;
+    for row in rows {
+        let row_size = row.payload.len() + row.event_type.len() + 128;
+        match out.last_mut() {
+            Some(batch) if batch.len() < SNS_BATCH && size + row_size <= MAX_MESSAGE_BYTES => {
+                batch.push(row);
+                size += row_size;
+            }
+            _ => {
+                out.push(vec![row]);
+                size = row_size;
+            }
+        }
+    }
+    out
+}
+
+fn entry(
+    index: usize,
+    row: &Row,
+) -> Result<PublishBatchRequestEntry, aws_sdk_sns::error::BuildError> {
+    let string_attr = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+    };
+    let mut builder = PublishBatchRequestEntry::builder()
+        .id(index.to_string())
+        .message(&row.payload)
+        .message_attributes("type", string_attr(&row.event_type)?);
+    if let Some(tp) = &row.traceparent {
+        builder = builder.message_attributes(TRACEPARENT, string_attr(tp)?);
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, size: usize) -> Row {
+        Row {
+            id,
+            event_id: Uuid::now_v7(),
+            event_type: "t".into(),
+            payload: "x".repeat(size),
+            traceparent: None,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_size_limits() {
+        let rows: Vec<Row> = (0..25).map(|i| row(i, 100)).collect();
+        let sizes: Vec<usize> = batches(&rows).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![10, 10, 5]);
+
+        let big: Vec<Row> = (0..4).map(|i| row(i, 100 * 1024)).collect();
+        let sizes: Vec<usize> = batches(&big).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![2, 2]);
+    }
+}

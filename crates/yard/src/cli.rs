@@ -1,0 +1,182 @@
+//! Command line: `yard provision`, `yard dlq list|peek|redrive`.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use switchyard_topology::{Environment, Topology};
+
+use crate::{dlq, provision::Provisioner};
+
+#[derive(Debug, Parser)]
+#[command(name = "yard", about = "Switchyard operator CLI", version)]
+pub struct Cli {
+    /// Environment name: the prefix of every topic and queue name.
+    #[arg(
+        long = "env",
+        env = "SWITCHYARD_ENV",
+        global = true,
+        default_value = "dev"
+    )]
+    pub environment: String,
+    /// Topology file (default: the one compiled into yard, i.e. the repository's topology.json).
+    #[arg(long, env = "SWITCHYARD_TOPOLOGY", global = true)]
+    pub topology: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or converge topics, queues, DLQs, policies and subscriptions (safe to run any number of times).
+    Provision {
+        /// Print the report (and every ARN and URL) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Depth of every queue and its DLQ.
+    List,
+    /// Show dead letters of one queue without removing them.
+    Peek {
+        /// Logical queue name from the topology (e.g. mailer).
+        queue: String,
+        #[arg(long, default_value_t = 10)]
+        max: i32,
+    },
+    /// Move dead letters back to their queue.
+    Redrive {
+        queue: String,
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+    },
+}
+
+pub async fn main(cli: Cli) -> ExitCode {
+    switchyard_core::telemetry::init_cli();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("yard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_topology(path: Option<&PathBuf>) -> anyhow::Result<Topology> {
+    Ok(match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Topology::parse(&text)?
+        }
+        None => Topology::embedded()?,
+    })
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = Environment::parse(&cli.environment)?;
+    let topology = load_topology(cli.topology.as_ref())?;
+    let aws = switchyard_core::aws::load().await?;
+    let sns = aws_sdk_sns::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let provisioner = Provisioner {
+        sns: &sns,
+        sqs: &sqs,
+        topology: &topology,
+        env: &env,
+    };
+    match cli.command {
+        Command::Provision { json } => {
+            let report = provisioner.run().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for (verb, items) in [("created", &report.created), ("updated", &report.updated)] {
+                    for item in items {
+                        println!("{verb:>9}  {item}");
+                    }
+                }
+                println!(
+                    "provisioned environment {:?}: {} created, {} updated, {} unchanged",
+                    env.as_str(),
+                    report.created.len(),
+                    report.updated.len(),
+                    report.unchanged.len()
+                );
+            }
+        }
+        Command::Dlq { command } => {
+            let queue_url = |key: &str| queue_urls(&sqs, &topology, &env, key.to_owned());
+            match command {
+                DlqCommand::List => {
+                    println!("{:<24} {:>10} {:>10}", "queue", "messages", "dlq");
+                    for key in topology.queues.keys() {
+                        let (q, d) = queue_url(key).await?;
+                        println!(
+                            "{key:<24} {:>10} {:>10}",
+                            dlq::depth(&sqs, &q).await?,
+                            dlq::depth(&sqs, &d).await?
+                        );
+                    }
+                }
+                DlqCommand::Peek { queue, max } => {
+                    let (_, d) = queue_url(&queue).await?;
+                    for letter in dlq::peek(&sqs, &d, max).await? {
+                        println!("{}", serde_json::to_string(&letter)?);
+                    }
+                }
+                DlqCommand::Redrive { queue, max } => {
+                    let (q, d) = queue_url(&queue).await?;
+                    let bar =
+                        indicatif::ProgressBar::new(dlq::depth(&sqs, &d).await?.min(max as u64));
+                    let moved =
+                        dlq::redrive(&sqs, &d, &q, max, |n| bar.set_position(n as u64)).await?;
+                    bar.finish_and_clear();
+                    println!(
+                        "redrove {moved} message(s) from {} to {}",
+                        env.dlq_name(&queue),
+                        env.queue_name(&queue)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (queue URL, DLQ URL) of a logical queue.
+async fn queue_urls(
+    sqs: &aws_sdk_sqs::Client,
+    topology: &Topology,
+    env: &Environment,
+    key: String,
+) -> anyhow::Result<(String, String)> {
+    if !topology.queues.contains_key(&key) {
+        bail!(
+            "unknown queue {key:?}; the topology has: {:?}",
+            topology.queues.keys().collect::<Vec<_>>()
+        );
+    }
+    let mut urls = Vec::with_capacity(2);
+    for name in [env.queue_name(&key), env.dlq_name(&key)] {
+        let out = sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .with_context(|| format!("queue {name} not found (run yard provision)"))?;
+        urls.push(out.queue_url().unwrap_or_default().to_owned());
+    }
+    let dlq = urls.pop().unwrap_or_default();
+    let queue = urls.pop().unwrap_or_default();
+    Ok((queue, dlq))
+}

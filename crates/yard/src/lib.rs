@@ -1,0 +1,10 @@
+//! `yard`, the operator CLI, as a library so tests drive the same code:
+//!
+//! - [`provision`]: creates the topology (topics, queues, DLQs with redrive, queue policies, subscriptions with
+//!   filter policies) on whatever endpoint the AWS config points at, idempotently, and reports what changed.
+//! - [`dlq`]: lists DLQ depths, peeks at dead letters and redrives them to their source queue.
+//! - [`cli`]: argument parsing and dispatch for `main`.
+
+pub mod cli;
+pub mod dlq;
+pub mod provision;

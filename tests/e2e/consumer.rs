@@ -1,0 +1,150 @@
+//! The consumer runtime in process: duplicates, SNS envelopes, poison messages and the DLQ.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use switchyard_consumer::{Consumer, ConsumerConfig, Inbox, RunSummary};
+use switchyard_tests::{
+    World, eventually,
+    probe::{self, Probe},
+    send_events,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+fn start(world: &World, queue: &str, pool: &PgPool) -> (CancellationToken, JoinHandle<RunSummary>) {
+    let mut config =
+        ConsumerConfig::new(world.queue(queue)).with_visibility(Duration::from_secs(10));
+    config.wait_time = Duration::from_secs(1);
+    let consumer = Consumer::new(
+        world.sqs.clone(),
+        config,
+        Inbox::new(pool.clone(), Probe::default()),
+    );
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(consumer.run(token.clone()));
+    (token, handle)
+}
+
+async fn probe_db(world: &World) -> PgPool {
+    world
+        .database("probe", &[&switchyard_consumer::MIGRATOR, &probe::MIGRATOR])
+        .await
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_many_times_takes_effect_once() {
+    let world = World::new().await;
+    let pool = probe_db(&world).await;
+    let event = probe::event(1, false);
+    let other = probe::event(2, false);
+    let queue = world.queue("event-archive").to_owned();
+
+    // Three raw copies (an SQS redelivery looks like this), and one inside an SNS envelope (a relay retry
+    // through a subscription without raw delivery): four messages, one event.
+    send_events(
+        &world,
+        &queue,
+        &[event.clone(), event.clone(), event.clone(), other.clone()],
+    )
+    .await;
+    let envelope = serde_json::json!({
+        "Type": "Notification", "MessageId": "retry-1",
+        "TopicArn": world.topic("task-events"), "Message": event.to_json(),
+        "MessageAttributes": {"type": {"Type": "String", "Value": probe::TEST_EVENT_TYPE}}
+    });
+    world
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(envelope.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let (stop, run) = start(&world, "event-archive", &pool);
+    eventually(
+        "all five messages handled and deleted",
+        Duration::from_secs(30),
+        || async { (world.depth(&queue).await == 0).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+    let summary = run.await.unwrap();
+    assert_eq!(summary.done, 5, "{summary:?}");
+
+    let counts = probe::effect_counts(&pool).await;
+    assert_eq!(counts.get(&event.id), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&other.id), Some(&1), "{counts:?}");
+    assert_eq!(counts.len(), 2);
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(inbox, 2);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dlq_while_others_flow_and_redrive_brings_it_back() {
+    let world = World::new().await;
+    let pool = probe_db(&world).await;
+    let queue = world.queue("event-archive").to_owned();
+    let dlq = world.dlq("event-archive").to_owned();
+    let poison = probe::event(0, true);
+    let good: Vec<_> = (1..=5).map(|n| probe::event(n, false)).collect();
+    let mut all = vec![poison.clone()];
+    all.extend(good.iter().cloned());
+    send_events(&world, &queue, &all).await;
+    // Not even JSON: rejected the same way, never a crash.
+    world
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("{{{ not json")
+        .send()
+        .await
+        .unwrap();
+
+    let (stop, run) = start(&world, "event-archive", &pool);
+    eventually(
+        "poison and garbage in the DLQ",
+        Duration::from_secs(60),
+        || async { (world.depth(&dlq).await == 2).then_some(()) },
+    )
+    .await;
+    eventually(
+        "the good events processed",
+        Duration::from_secs(30),
+        || async { (probe::effect_counts(&pool).await.len() == 5).then_some(()) },
+    )
+    .await;
+    assert!(!run.is_finished(), "the worker keeps running");
+    stop.cancel();
+    let summary = run.await.unwrap();
+    assert_eq!(summary.done, 5);
+    let max_receive = world.topology.queues["event-archive"].max_receive_count as usize;
+    assert!(summary.rejected >= 2 * max_receive, "{summary:?}");
+    assert_eq!(world.depth(&queue).await, 0);
+
+    let letters = yard::dlq::peek(&world.sqs, &dlq, 10).await.unwrap();
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.body.contains(&poison.id.to_string())),
+        "{letters:?}"
+    );
+    let moved = yard::dlq::redrive(&world.sqs, &dlq, &queue, 100, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    assert_eq!(world.depth(&dlq).await, 0);
+    let back = world.drain(&queue, 2, Duration::from_secs(10)).await;
+    assert!(back.iter().any(|m| {
+        m.body()
+            .unwrap_or_default()
+            .contains(&poison.id.to_string())
+    }));
+    assert_eq!(back.len(), 2);
+    world.finish().await;
+}

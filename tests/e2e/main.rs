@@ -1,0 +1,10 @@
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+//! Black-box tests of the event bus against real moto and Postgres. One binary, one module per concern
+//! (zero2prod style); every test builds its own `World` and runs in parallel with the others.
+
+mod archive;
+mod bus;
+mod consumer;
+mod outage;
+mod processes;
+mod provision;
