@@ -1,0 +1,58 @@
+resource "aws_sesv2_configuration_set" "this" {
+  configuration_set_name = var.configuration_set_name
+
+  delivery_options {
+    tls_policy = "REQUIRE"
+  }
+
+  reputation_options {
+    reputation_metrics_enabled = true
+  }
+
+  sending_options {
+    sending_enabled = true
+  }
+
+  # Account-level suppression stays on for bounces and complaints; ses-suppressor keeps the
+  # application's own list from the same events.
+  suppression_options {
+    suppressed_reasons = ["BOUNCE", "COMPLAINT"]
+  }
+}
+
+resource "aws_sesv2_email_identity" "this" {
+  email_identity         = var.domain
+  configuration_set_name = aws_sesv2_configuration_set.this.configuration_set_name
+
+  dkim_signing_attributes {
+    next_signing_key_length = "RSA_2048_BIT"
+  }
+}
+
+# Bounces and complaints -> the ses-feedback topic (the topic policy lets SES publish from this
+# configuration set only) -> the ses-suppressor queue.
+resource "aws_sesv2_configuration_set_event_destination" "feedback" {
+  for_each = { for i, arn in var.feedback_topic_arns : tostring(i) => arn }
+
+  configuration_set_name = aws_sesv2_configuration_set.this.configuration_set_name
+  event_destination_name = "feedback-${each.key}"
+
+  event_destination {
+    enabled              = true
+    matching_event_types = ["BOUNCE", "COMPLAINT"]
+
+    sns_destination {
+      topic_arn = each.value
+    }
+  }
+}
+
+resource "aws_route53_record" "dkim" {
+  count = var.route53_zone_id == null ? 0 : 3
+
+  zone_id = var.route53_zone_id
+  name    = "${aws_sesv2_email_identity.this.dkim_signing_attributes[0].tokens[count.index]}._domainkey.${var.domain}"
+  type    = "CNAME"
+  ttl     = 1800
+  records = ["${aws_sesv2_email_identity.this.dkim_signing_attributes[0].tokens[count.index]}.dkim.amazonses.com"]
+}
