@@ -1,0 +1,200 @@
+"""ecs-taskdefs/<bin>.json rendered like terraform's templatefile() are valid RegisterTaskDefinition input
+(botocore's ECS service model) and follow the project rules and the binaries' environment contract."""
+
+import json
+import re
+
+import pytest
+from botocore.loaders import Loader
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+
+from _infra import PLACEHOLDER, ROOT, TASKDEFS, TERRAFORM
+
+# Fargate task sizes: cpu units => allowed memory (MiB) for the small sizes this project uses.
+FARGATE_SIZES = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4097, 1024)),
+    1024: set(range(2048, 8193, 1024)),
+    2048: set(range(4096, 16385, 1024)),
+}
+
+# The deploy contract (see the issue): variables every binary reads, split into plain and secret.
+CONTRACT = {
+    "all": {"env": {"SWITCHYARD_ENV", "RUST_LOG", "AWS_REGION", "DATABASE_SCHEMA"}, "secrets": {"DATABASE_URL"}},
+    "service": {"env": {"HTTP_ADDR", "CORS_ALLOWED_ORIGINS"}, "secrets": {"REDIS_URL"}},
+    "worker": {"env": {"QUEUE_URL", "HEALTH_ADDR", "SHUTDOWN_DEADLINE_SECONDS"}, "secrets": set()},
+    "identity": {"env": {"TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE"}, "secrets": {"JWT_SIGNING_KEYS"}},
+    "tasks": {"env": {"TOPIC_ARN", "IDENTITY_URL", "JWT_ISSUER", "JWT_AUDIENCE"}, "secrets": set()},
+    "mail": {"env": {"IDENTITY_URL", "JWT_ISSUER", "JWT_AUDIENCE", "SES_ACCOUNT_SUPPRESSION_SYNC"}, "secrets": set()},
+    "mailer": {"env": {"SES_FROM_ADDRESS", "SES_CONFIGURATION_SET", "SES_API"}, "secrets": set()},
+    "ses-suppressor": {
+        "env": {"SES_ACCOUNT_SUPPRESSION_SYNC", "SNS_VERIFY_SIGNATURES", "SNS_TOPIC_ARN_ALLOWLIST"},
+        "secrets": set(),
+    },
+    "event-archive": {"env": set(), "secrets": set()},
+}
+FIXED_VALUES = {
+    "HTTP_ADDR": "0.0.0.0:8080",
+    "HEALTH_ADDR": "127.0.0.1:9000",
+    "SES_API": "v2",
+    "SNS_VERIFY_SIGNATURES": "false",
+}
+SECRET_NAME = re.compile(r"(^(DATABASE|REDIS)_URL$)|KEY|TOKEN|PASSWORD|SECRET|CREDENTIAL", re.I)
+
+
+def taskdef_var_names() -> set[str]:
+    """Keys of local.taskdef_vars in terraform/ecs.tf: the only names a template may use."""
+    text = (TERRAFORM / "ecs.tf").read_text()
+    start = text.index("taskdef_vars = {")
+    depth, names = 0, set()
+    for line in text[start:].splitlines():
+        depth += line.count("{") - line.count("}")
+        m = re.match(r"\s+([a-z_]+)\s+=\s", line)
+        if m and depth == 2:
+            names.add(m.group(1))
+        if depth == 0:
+            break
+    assert names, "could not read local.taskdef_vars from terraform/ecs.tf"
+    return names
+
+
+def dummy_vars(binary: str) -> dict[str, str]:
+    arn = "arn:aws:{svc}:eu-west-1:123456789012:{res}"
+    values = {name: f"dummy-{name}" for name in taskdef_var_names()}
+    values.update(
+        family=f"test-{binary}",
+        image=f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/test/{binary}:abc123",
+        execution_role_arn=arn.format(svc="iam", res=f"role/test-{binary}-exec").replace("eu-west-1", ""),
+        task_role_arn=arn.format(svc="iam", res=f"role/test-{binary}-task").replace("eu-west-1", ""),
+        cpu="256",
+        memory="512",
+        cpu_architecture="X86_64",
+        log_group=f"/switchyard/test/{binary}",
+        aws_region="eu-west-1",
+        environment="test",
+        rust_log="info",
+        database_url_secret_arn=arn.format(svc="secretsmanager", res=f"secret:switchyard/test/{binary}/DATABASE_URL-AbCdEf"),
+        redis_url_secret_arn=arn.format(svc="secretsmanager", res="secret:switchyard/test/REDIS_URL-AbCdEf"),
+        jwt_signing_keys_secret_arn=arn.format(svc="secretsmanager", res="secret:switchyard/test/identity/JWT_SIGNING_KEYS-AbCdEf"),
+        topic_arn=arn.format(svc="sns", res="test-topic"),
+        queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/test-queue",
+        ses_feedback_topic_arns=arn.format(svc="sns", res="test-feedback"),
+        ses_account_suppression_sync="false",
+    )
+    return values
+
+
+def render(binary: str) -> dict:
+    """templatefile(): ${name} is replaced; $${ and %{ would be template syntax and are refused."""
+    text = (TASKDEFS / f"{binary}.json").read_text()
+    assert "%{" not in text and "$${" not in text, f"{binary}.json: template directives/escapes are not expected"
+    values = dummy_vars(binary)
+    unknown = set(PLACEHOLDER.findall(text)) - set(values)
+    assert not unknown, f"{binary}.json uses {sorted(unknown)}, which terraform's local.taskdef_vars does not provide"
+    rendered = PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+    assert "${" not in rendered, f"{binary}.json: malformed placeholder"
+    return json.loads(rendered)
+
+
+@pytest.fixture(scope="module")
+def register_input_shape():
+    loader = Loader()
+    model = ServiceModel(loader.load_service_model("ecs", "service-2"), "ecs")
+    return model.operation_model("RegisterTaskDefinition").input_shape
+
+
+BINARIES = sorted(p.stem for p in TASKDEFS.glob("*.json"))
+
+
+def test_there_are_task_definitions():
+    assert BINARIES, "ecs-taskdefs/ is empty"
+
+
+def test_placeholders_are_terraform_variables():
+    assert {"family", "image", "execution_role_arn", "task_role_arn", "cpu", "memory", "log_group"} <= taskdef_var_names()
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_raw_file_is_json(binary):
+    json.loads((TASKDEFS / f"{binary}.json").read_text())
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_rendered_is_valid_register_task_definition_input(binary, register_input_shape):
+    report = ParamValidator().validate(render(binary), register_input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_project_rules(binary, tf_binaries):
+    td = render(binary)
+    kind = tf_binaries[binary]["kind"]
+    raw = json.loads((TASKDEFS / f"{binary}.json").read_text())
+
+    # Values that come from terraform, not from the file.
+    for key, placeholder in [("family", "${family}"), ("taskRoleArn", "${task_role_arn}"),
+                             ("executionRoleArn", "${execution_role_arn}"), ("cpu", "${cpu}"), ("memory", "${memory}")]:
+        assert raw[key] == placeholder, f"{binary}: {key} must be {placeholder}"
+    assert td["networkMode"] == "awsvpc" and td["requiresCompatibilities"] == ["FARGATE"]
+
+    assert len(td["containerDefinitions"]) == 1, f"{binary}: one container per task"
+    c = td["containerDefinitions"][0]
+    assert c["name"] == binary
+    assert raw["containerDefinitions"][0]["image"] == "${image}"
+    assert c.get("essential") is True
+
+    user = str(c.get("user", ""))
+    assert user and user.split(":")[0] not in ("", "0", "root"), f"{binary}: container must run as a non-root user"
+    assert c.get("readonlyRootFilesystem") is True, f"{binary}: readonlyRootFilesystem must be true"
+    volumes = {v["name"] for v in td.get("volumes", [])}
+    for mp in c.get("mountPoints", []):
+        assert mp["sourceVolume"] in volumes, f"{binary}: mount of unknown volume {mp['sourceVolume']}"
+    assert any(mp["containerPath"] == "/tmp" for mp in c.get("mountPoints", [])), f"{binary}: writable /tmp volume"
+    assert c.get("linuxParameters", {}).get("capabilities", {}).get("drop") == ["ALL"], f"{binary}: drop capabilities"
+
+    hc = c.get("healthCheck")
+    assert hc and hc["command"] == ["CMD", f"/usr/local/bin/{binary}", "healthcheck"], f"{binary}: healthCheck"
+
+    log = c.get("logConfiguration", {})
+    assert log.get("logDriver") == "awslogs", f"{binary}: awslogs log driver"
+    assert {"awslogs-group", "awslogs-region", "awslogs-stream-prefix"} <= set(log.get("options", {}))
+
+    env = {e["name"]: e["value"] for e in c.get("environment", [])}
+    secrets = {s["name"]: s["valueFrom"] for s in c.get("secrets", [])}
+    assert len(env) == len(c.get("environment", [])) and len(secrets) == len(c.get("secrets", [])), "duplicate names"
+    assert not set(env) & set(secrets), f"{binary}: {set(env) & set(secrets)} both in environment and secrets"
+    leaked = sorted(n for n in env if SECRET_NAME.search(n))
+    assert not leaked, f"{binary}: secret-looking variables in plaintext environment: {leaked} (use `secrets`)"
+    for name, value_from in secrets.items():
+        assert value_from.startswith(("arn:aws:secretsmanager:", "arn:aws:ssm:")), f"{binary}: {name} valueFrom"
+
+    want_env = CONTRACT["all"]["env"] | CONTRACT[kind]["env"] | CONTRACT[binary]["env"]
+    want_secrets = CONTRACT["all"]["secrets"] | CONTRACT[kind]["secrets"] | CONTRACT[binary]["secrets"]
+    assert set(env) == want_env, f"{binary}: environment {sorted(env)} != contract {sorted(want_env)}"
+    assert set(secrets) == want_secrets, f"{binary}: secrets {sorted(secrets)} != contract {sorted(want_secrets)}"
+    for name, value in FIXED_VALUES.items():
+        if name in env:
+            assert env[name] == value, f"{binary}: {name} must be {value}"
+
+    if kind == "service":
+        ports = [p["containerPort"] for p in c.get("portMappings", [])]
+        assert ports == [int(env["HTTP_ADDR"].rsplit(":", 1)[1])], f"{binary}: port mapping must match HTTP_ADDR"
+    else:
+        assert not c.get("portMappings"), f"{binary}: workers expose no port"
+        deadline = int(env["SHUTDOWN_DEADLINE_SECONDS"])
+        assert c.get("stopTimeout", 0) >= max(30, deadline + 5), f"{binary}: stopTimeout must be >= 30 and > the drain deadline"
+    assert c.get("stopTimeout", 30) <= 120, "Fargate stopTimeout is at most 120 s"
+
+
+def test_default_sizes_are_valid_fargate_sizes():
+    text = (TERRAFORM / "locals.tf").read_text()
+    m = re.search(r"lookup\(var\.task_sizes, bin, \{ cpu = (\d+), memory = (\d+) \}\)", text)
+    assert m, "locals.tf: default task size not found"
+    cpu, memory = int(m.group(1)), int(m.group(2))
+    assert memory in FARGATE_SIZES[cpu], f"{cpu}/{memory} is not a Fargate size"
+
+
+def test_rendering_matches_templatefile_semantics():
+    """The renderer refuses what templatefile would treat differently."""
+    assert PLACEHOLDER.findall('{"a": "${x}", "b": "$y"}') == ["x"]
