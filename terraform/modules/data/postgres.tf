@@ -132,7 +132,7 @@ resource "aws_db_instance" "this" {
   performance_insights_kms_key_id       = var.db_performance_insights_enabled ? var.kms_key_arn : null
   performance_insights_retention_period = var.db_performance_insights_enabled ? 7 : null
 
-  depends_on = [aws_cloudwatch_log_group.postgres]
+  depends_on = [aws_cloudwatch_log_group.postgres, aws_iam_role_policy_attachment.monitoring]
 }
 
 # One Postgres role per binary. Terraform generates the password and stores DATABASE_URL (TLS required) and the

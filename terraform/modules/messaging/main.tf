@@ -11,7 +11,6 @@ resource "aws_sns_topic" "this" {
   for_each = var.topics
 
   name              = "${var.environment}-${each.key}"
-  display_name      = substr(each.value.description, 0, 100)
   kms_master_key_id = var.kms_key_arn
 }
 
