@@ -1,0 +1,1 @@
+//! Identity service (work in progress).
