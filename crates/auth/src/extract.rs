@@ -1,0 +1,366 @@
+//! [`Auth`] (state shared by a service's handlers) and the [`AuthUser`] extractor.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{header, request::Parts},
+};
+use switchyard_core::config::{self, ConfigError};
+use switchyard_http::ApiError;
+use uuid::Uuid;
+
+use crate::{
+    claims::AccessClaims,
+    jwks::{KeyCache, KeySource, RemoteJwks},
+    permissions::{PermissionCache, PermissionSource, Permissions, RemotePermissions},
+    redis::RedisHandle,
+    verify::{Rejection, Verifier},
+};
+
+/// Settings of the shared auth layer.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Identity's base URL (internal, e.g. `http://identity.switchyard.local:8080`): JWKS and permissions.
+    pub identity_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub redis_url: String,
+    /// Prefix of every Redis key (`REDIS_KEY_PREFIX`, default empty): lets tests and environments share a Redis.
+    pub redis_key_prefix: String,
+    /// Minimum time between JWKS fetches caused by unknown `kid`s.
+    pub jwks_min_refresh: Duration,
+    /// Known keys are re-fetched after this age.
+    pub jwks_max_age: Duration,
+    /// Tolerated clock skew for `exp`/`nbf`.
+    pub leeway: Duration,
+    /// When Redis fails: at most this many permission look-ups per second go to identity; the rest get 503.
+    pub fallback_per_second: u32,
+    /// Connect and command timeout for Redis.
+    pub redis_timeout: Duration,
+    /// TTL of permission cache entries.
+    pub permissions_ttl: Duration,
+}
+
+impl AuthConfig {
+    /// `IDENTITY_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL` (required); `REDIS_KEY_PREFIX`,
+    /// `JWKS_MIN_REFRESH_SECONDS` (30), `JWKS_MAX_AGE_SECONDS` (300), `JWT_LEEWAY_SECONDS` (5),
+    /// `AUTH_FALLBACK_PER_SECOND` (50), `REDIS_TIMEOUT_MS` (250), `PERMISSIONS_TTL_SECONDS` (900).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            identity_url: config::required(
+                "IDENTITY_URL",
+                "identity's internal base URL, e.g. http://127.0.0.1:8081",
+            )?,
+            ..Self::from_env_for_identity()?
+        })
+    }
+
+    /// As [`from_env`](Self::from_env) without `IDENTITY_URL` (identity verifies with its own keys).
+    pub fn from_env_for_identity() -> Result<Self, ConfigError> {
+        Ok(Self {
+            identity_url: String::new(),
+            issuer: config::required(
+                "JWT_ISSUER",
+                "the iss of access tokens, e.g. https://identity.switchyard.local",
+            )?,
+            audience: config::required(
+                "JWT_AUDIENCE",
+                "the aud of access tokens, e.g. switchyard",
+            )?,
+            redis_url: config::required("REDIS_URL", "e.g. redis://127.0.0.1:6379")?,
+            redis_key_prefix: config::optional("REDIS_KEY_PREFIX").unwrap_or_default(),
+            jwks_min_refresh: config::seconds("JWKS_MIN_REFRESH_SECONDS", Duration::from_secs(30))?,
+            jwks_max_age: config::seconds("JWKS_MAX_AGE_SECONDS", Duration::from_secs(300))?,
+            leeway: config::seconds("JWT_LEEWAY_SECONDS", Duration::from_secs(5))?,
+            fallback_per_second: config::parsed("AUTH_FALLBACK_PER_SECOND", 50)?,
+            redis_timeout: Duration::from_millis(config::parsed("REDIS_TIMEOUT_MS", 250)?),
+            permissions_ttl: config::seconds("PERMISSIONS_TTL_SECONDS", Duration::from_secs(900))?,
+        })
+    }
+
+    /// Defaults for everything but the essentials (tests, tools).
+    pub fn new(
+        identity_url: impl Into<String>,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        redis_url: impl Into<String>,
+        redis_key_prefix: impl Into<String>,
+    ) -> Self {
+        Self {
+            identity_url: identity_url.into(),
+            issuer: issuer.into(),
+            audience: audience.into(),
+            redis_url: redis_url.into(),
+            redis_key_prefix: redis_key_prefix.into(),
+            jwks_min_refresh: Duration::from_secs(30),
+            jwks_max_age: Duration::from_secs(300),
+            leeway: Duration::from_secs(5),
+            fallback_per_second: 50,
+            redis_timeout: Duration::from_millis(250),
+            permissions_ttl: Duration::from_secs(900),
+        }
+    }
+
+    pub fn redis(&self) -> Result<RedisHandle, redis::RedisError> {
+        RedisHandle::new(
+            &self.redis_url,
+            self.redis_key_prefix.clone(),
+            self.redis_timeout,
+        )
+    }
+}
+
+/// Handlers' view of the caller: verified token + current permissions.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+    /// The session (refresh-token family) of the token.
+    pub session_id: Uuid,
+    pub token_id: Uuid,
+    pub permissions: Arc<Permissions>,
+    pub expires_at: i64,
+}
+
+impl AuthUser {
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// `Ok` if the user holds `permission`, else 403 problem.
+    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
+        if self.has(permission) {
+            Ok(())
+        } else {
+            tracing::debug!(user_id = %self.user_id, permission, "permission missing");
+            Err(ApiError::Forbidden(format!(
+                "requires the {permission} permission"
+            )))
+        }
+    }
+}
+
+/// Token bucket for look-ups that bypass Redis.
+#[derive(Debug)]
+struct Bucket {
+    per_second: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        Self {
+            per_second,
+            state: Mutex::new((per_second, Instant::now())),
+        }
+    }
+
+    fn try_take(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let (tokens, at) = *state;
+        let now = Instant::now();
+        let tokens =
+            (tokens + now.duration_since(at).as_secs_f64() * self.per_second).min(self.per_second);
+        if tokens >= 1.0 {
+            *state = (tokens - 1.0, now);
+            true
+        } else {
+            *state = (tokens, now);
+            false
+        }
+    }
+}
+
+/// Everything the extractor needs; put it in the service's state and implement `FromRef`.
+#[derive(Clone)]
+pub struct Auth(Arc<Inner>);
+
+struct Inner {
+    verifier: Verifier,
+    cache: PermissionCache,
+    source: Arc<dyn PermissionSource>,
+    fallback: Bucket,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error("REDIS_URL is invalid: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("building the HTTP client failed: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Retry-After when permissions cannot be established safely.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+impl Auth {
+    /// For services: JWKS and permissions from identity at `identity_url`.
+    pub fn from_config(config: &AuthConfig) -> Result<Self, AuthSetupError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let base = config.identity_url.trim_end_matches('/').to_owned();
+        let keys = RemoteJwks {
+            url: format!("{base}/.well-known/jwks.json"),
+            client: client.clone(),
+        };
+        let source = RemotePermissions {
+            base_url: base,
+            client,
+        };
+        Self::with_sources(config, Box::new(keys), Arc::new(source))
+    }
+
+    /// With explicit key and permission sources (identity uses its own keys and database).
+    pub fn with_sources(
+        config: &AuthConfig,
+        keys: Box<dyn KeySource>,
+        source: Arc<dyn PermissionSource>,
+    ) -> Result<Self, AuthSetupError> {
+        let keys = KeyCache::new(keys, config.jwks_min_refresh, config.jwks_max_age);
+        Ok(Self(Arc::new(Inner {
+            verifier: Verifier::new(keys, &config.issuer, &config.audience, config.leeway),
+            cache: PermissionCache::new(config.redis()?, config.permissions_ttl),
+            source,
+            fallback: Bucket::new(config.fallback_per_second),
+        })))
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.0.verifier
+    }
+
+    pub fn cache(&self) -> &PermissionCache {
+        &self.0.cache
+    }
+
+    /// Verifies the request's bearer token and loads current permissions.
+    pub async fn authenticate(&self, parts: &Parts) -> Result<AuthUser, ApiError> {
+        let claims = match self.claims(parts).await {
+            Ok(c) => c,
+            Err(reason) => {
+                tracing::debug!(%reason, "bearer token rejected");
+                return Err(ApiError::Unauthorized);
+            }
+        };
+        let permissions = self.permissions(&claims).await?;
+        Ok(AuthUser {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            token_id: claims.jti,
+            permissions: Arc::new(permissions),
+            expires_at: claims.exp,
+        })
+    }
+
+    async fn claims(&self, parts: &Parts) -> Result<AccessClaims, Rejection> {
+        let token = bearer_token(parts)?;
+        self.0.verifier.verify(token).await
+    }
+
+    /// Redis, or the source of truth on a miss / stale entry; never a stale value when Redis fails.
+    async fn permissions(&self, claims: &AccessClaims) -> Result<Permissions, ApiError> {
+        match self.0.cache.get(claims.sub).await {
+            Ok(Some(p)) if p.version >= claims.pv => Ok(p),
+            Ok(_) => self.ask_source(claims.sub).await,
+            Err(error) => {
+                tracing::warn!(%error, "Redis unavailable for permissions; asking the source (rate limited)");
+                if self.0.fallback.try_take() {
+                    self.ask_source(claims.sub).await
+                } else {
+                    Err(ApiError::unavailable(
+                        "Redis down and the fallback rate limit is exhausted",
+                        RETRY_AFTER,
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn ask_source(&self, user: Uuid) -> Result<Permissions, ApiError> {
+        match self.0.source.permissions(user).await {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => {
+                tracing::debug!(%user, "token subject no longer exists");
+                Err(ApiError::Unauthorized)
+            }
+            Err(error) => Err(ApiError::unavailable(error.to_string(), RETRY_AFTER)),
+        }
+    }
+}
+
+/// The token from `Authorization: Bearer <token>`; tokens in the query string are refused (RFC 6750 §5.3: URLs
+/// end up in logs and Referer headers).
+fn bearer_token(parts: &Parts) -> Result<&str, Rejection> {
+    if let Some(query) = parts.uri.query()
+        && query.split('&').any(|kv| {
+            kv.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("access_token"))
+        })
+    {
+        return Err(Rejection::InQuery);
+    }
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Rejection::Missing)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Rejection::Missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Rejection::Missing);
+    }
+    Ok(token.trim())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Auth::from_ref(state).authenticate(parts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, auth: Option<&str>) -> Parts {
+        let mut b = axum::http::Request::get(uri);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn takes_the_token_from_the_header_only() {
+        assert_eq!(bearer_token(&parts("/x", Some("Bearer abc"))), Ok("abc"));
+        assert_eq!(bearer_token(&parts("/x", Some("bearer abc"))), Ok("abc"));
+        assert_eq!(
+            bearer_token(&parts("/x", Some("Basic abc"))),
+            Err(Rejection::Missing)
+        );
+        assert_eq!(bearer_token(&parts("/x", None)), Err(Rejection::Missing));
+        assert_eq!(
+            bearer_token(&parts("/x?access_token=abc", Some("Bearer abc"))),
+            Err(Rejection::InQuery)
+        );
+    }
+
+    #[test]
+    fn the_fallback_bucket_limits_bursts() {
+        let b = Bucket::new(3);
+        assert_eq!((0..10).filter(|_| b.try_take()).count(), 3);
+    }
+}
