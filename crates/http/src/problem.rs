@@ -54,6 +54,9 @@ pub enum ApiError {
     /// whoever rejects the token), with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).
     #[error("unauthorized")]
     Unauthorized,
+    /// Login or refresh failed: one generic 401 whatever was wrong (unknown user, bad password, used token).
+    #[error("invalid credentials")]
+    InvalidCredentials,
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -101,7 +104,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -123,6 +126,7 @@ impl ApiError {
             | Self::PreconditionFailed(d)
             | Self::UnsupportedMediaType(d) => Some(d.clone()),
             Self::Unauthorized => Some("missing or invalid access token".into()),
+            Self::InvalidCredentials => Some("invalid credentials".into()),
             Self::Unprocessable(_) => Some("the request has invalid fields".into()),
             Self::TooManyRequests(_) => Some("too many attempts; retry later".into()),
             Self::Unavailable { .. } => Some("temporarily unavailable; retry later".into()),
@@ -172,6 +176,12 @@ impl IntoResponse for ApiError {
                 retry_after: after, ..
             } => {
                 headers.insert(header::RETRY_AFTER, retry_after(after));
+            }
+            Self::InvalidCredentials => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="switchyard""#),
+                );
             }
             _ => {}
         }
