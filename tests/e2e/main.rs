@@ -5,6 +5,8 @@
 mod archive;
 mod bus;
 mod consumer;
+mod mailer;
 mod outage;
 mod processes;
 mod provision;
+mod suppressor;

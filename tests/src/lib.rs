@@ -5,6 +5,7 @@
 //! Endpoints come from the same variables the binaries read (`AWS_ENDPOINT_URL`, `DATABASE_URL`), defaulting to
 //! the local stack that `make up` / `make test` start.
 
+pub mod mail;
 pub mod probe;
 pub mod proxy;
 

@@ -1,0 +1,182 @@
+//! Helpers for the mail tests (`e2e/mailer.rs`, `e2e/suppressor.rs`): the SES fixtures in `shared/`, the shared
+//! `mail` schema, SES identities with a feedback topic on moto, and what moto says it sent.
+
+use std::path::PathBuf;
+
+use aws_sdk_sqs::types::Message;
+use sqlx::PgPool;
+use switchyard_consumer::Incoming;
+
+use crate::{World, endpoint};
+
+/// `shared/fixtures/ses`: `SES_FIXTURES_DIR` if set, else the first `shared/fixtures/ses` beside an ancestor of this
+/// crate (the CI clone has `shared/` beside the repository: `<root>/shared`, `<root>/main/tests`).
+pub fn ses_fixtures_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("SES_FIXTURES_DIR") {
+        return PathBuf::from(dir);
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/fixtures/ses"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| {
+            panic!(
+                "SES fixtures not found: no shared/fixtures/ses beside any ancestor of {} \
+                 (the repository's shared/ directory sits next to the clone); set SES_FIXTURES_DIR to point at it",
+                manifest.display()
+            )
+        })
+}
+
+/// The text of one fixture file.
+pub fn ses_fixture(name: &str) -> String {
+    let path = ses_fixtures_dir().join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading SES fixture {}: {e}", path.display()))
+}
+
+/// Every `*.json` fixture's file name, sorted.
+pub fn ses_fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ses_fixtures_dir())
+        .expect("listing SES fixtures")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fresh `mail` schema for this world, migrated as the mail binaries migrate it. `component` tells several
+/// apart (`mail`, `mail2`, ...); the binaries get `DATABASE_SCHEMA=world.schema_name(component)`.
+pub async fn mail_database(world: &World, component: &str) -> PgPool {
+    world
+        .database(
+            component,
+            &[&switchyard_consumer::MIGRATOR, &switchyard_mail::MIGRATOR],
+        )
+        .await
+}
+
+/// An SQS message with `body`, as the runtime hands it to a handler (first receive).
+pub fn incoming(body: &str) -> Incoming {
+    Incoming::from_sqs(
+        &Message::builder()
+            .message_id(crate::unique())
+            .receipt_handle("test-receipt")
+            .body(body)
+            .build(),
+    )
+}
+
+/// A sending identity of this world: the domain `<world id>.mail.test` verified on moto, its Bounce and
+/// Complaint notifications going to the world's `ses-feedback` topic. moto keys notification topics by the
+/// sender's domain, so each world's feedback stays its own.
+pub struct SesIdentity {
+    pub domain: String,
+    pub from: String,
+}
+
+pub async fn ses_identity(world: &World) -> SesIdentity {
+    let ses = aws_sdk_ses::Client::new(&world.aws);
+    let domain = format!("t-{}.mail.test", world.id);
+    ses.verify_domain_identity()
+        .domain(&domain)
+        .send()
+        .await
+        .expect("VerifyDomainIdentity");
+    for kind in [
+        aws_sdk_ses::types::NotificationType::Bounce,
+        aws_sdk_ses::types::NotificationType::Complaint,
+    ] {
+        ses.set_identity_notification_topic()
+            .identity(&domain)
+            .notification_type(kind)
+            .sns_topic(world.topic("ses-feedback"))
+            .send()
+            .await
+            .expect("SetIdentityNotificationTopic");
+    }
+    SesIdentity {
+        from: format!("noreply@{domain}"),
+        domain,
+    }
+}
+
+/// Turns raw message delivery off for the `ses-feedback` -> `ses-suppressor` subscription.
+///
+/// moto 5.x publishes its canned SES feedback as a Python dict: with raw delivery the SQS message body is not a
+/// string and every ReceiveMessage that would return it fails with HTTP 500 (the queue is stuck). With raw
+/// delivery off the envelope is well-formed JSON (its `Message` an object), which the suppressor reads.
+pub async fn feedback_envelopes_for_moto(world: &World) {
+    let queue_arn = world
+        .sqs
+        .get_queue_attributes()
+        .queue_url(world.queue("ses-suppressor"))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue arn")
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("QueueArn");
+    let subs = world
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(world.topic("ses-feedback"))
+        .send()
+        .await
+        .expect("subscriptions");
+    let sub = subs
+        .subscriptions()
+        .iter()
+        .find(|s| s.endpoint() == Some(queue_arn.as_str()))
+        .and_then(|s| s.subscription_arn())
+        .expect("ses-feedback -> ses-suppressor subscription")
+        .to_owned();
+    world
+        .sns
+        .set_subscription_attributes()
+        .subscription_arn(sub)
+        .attribute_name("RawMessageDelivery")
+        .attribute_value("false")
+        .send()
+        .await
+        .expect("SetSubscriptionAttributes");
+}
+
+/// Emails moto accepted from `domain` (SES v1 and v2 share its store), as (to addresses, subject).
+pub async fn moto_sent_from(domain: &str) -> Vec<(Vec<String>, String)> {
+    let url = format!("{}/moto-api/data.json", endpoint().trim_end_matches('/'));
+    let data: serde_json::Value = reqwest::get(&url)
+        .await
+        .expect("moto-api")
+        .json()
+        .await
+        .expect("moto-api JSON");
+    let suffix = format!("@{domain}");
+    data["ses"]["Message"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter(|m| m["source"].as_str().is_some_and(|s| s.ends_with(&suffix)))
+                .map(|m| {
+                    let to = m["destinations"]["ToAddresses"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (to, m["subject"].as_str().unwrap_or_default().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
