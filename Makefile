@@ -44,4 +44,4 @@ test-infra: deps
 test: fmt-check clippy test-rust test-infra
 
 bench: deps
-	@$(LOCAL_ENV); cargo run --quiet --release -p switchyard-bench -- --out target/bench
+	@$(LOCAL_ENV); cargo run --quiet --profile bench -p switchyard-bench -- --out target/bench

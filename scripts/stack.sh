@@ -39,6 +39,14 @@ venv() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
     cp "$ROOT/requirements-dev.txt" "$VENV/.requirements"
   fi
+  # checkov ships its own `hcl2` package that clashes with python-hcl2, so it lives in a venv of its own.
+  local reqs="$ROOT/tests/infra/requirements-checkov.txt"
+  if [ ! -x "$VENV/checkov/bin/checkov" ] || ! cmp -s "$reqs" "$VENV/checkov/.requirements"; then
+    say "installing checkov into .venv/checkov"
+    [ -x "$VENV/checkov/bin/python" ] || python3 -m venv "$VENV/checkov"
+    "$VENV/checkov/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+    cp "$reqs" "$VENV/checkov/.requirements"
+  fi
 }
 
 start_moto() {

@@ -24,13 +24,16 @@ use crate::{Incoming, MessageHandler, Outcome};
 
 /// SQS returns at most ten messages per receive and deletes at most ten per batch.
 const SQS_BATCH: usize = 10;
+/// How long the delete batcher waits for a batch to fill.
+const DELETE_LINGER: Duration = Duration::from_millis(10);
 /// SQS's ceiling for a visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub queue_url: String,
-    /// Messages being handled at once (a semaphore): bounds memory, DB connections and downstream load.
+    /// Messages being handled at once (a semaphore): bounds memory, DB connections and downstream load. The
+    /// default, two receive batches, lets the next batch arrive while the previous one is being handled.
     pub max_in_flight: usize,
     /// Long-poll wait (SQS maximum 20 s).
     pub wait_time: Duration,
@@ -50,7 +53,7 @@ impl ConsumerConfig {
         let visibility_timeout = Duration::from_secs(30);
         Self {
             queue_url: queue_url.into(),
-            max_in_flight: 10,
+            max_in_flight: 20,
             wait_time: Duration::from_secs(20),
             visibility_timeout,
             heartbeat_interval: visibility_timeout / 3,
@@ -176,35 +179,35 @@ impl<H: MessageHandler> Consumer<H> {
 
         tracing::info!(%queue, max_in_flight = config.max_in_flight, "consumer started");
         loop {
-            // Wait for room before asking SQS for more: the semaphore is the in-flight bound.
-            let first = tokio::select! {
+            // Wait for room for a whole batch before asking SQS for more: the semaphore is the in-flight bound, and
+            // polling for fewer than a batch would turn slow handlers into one-message receives.
+            let batch = config.max_in_flight.clamp(1, SQS_BATCH);
+            let mut batch_permits = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                permit = permits.clone().acquire_owned() => match permit {
+                permit = permits.clone().acquire_many_owned(batch as u32) => match permit {
                     Ok(p) => p,
                     Err(_) => break,
                 },
             };
-            let mut batch_permits = vec![first];
-            while batch_permits.len() < SQS_BATCH {
-                match permits.clone().try_acquire_owned() {
-                    Ok(p) => batch_permits.push(p),
-                    Err(_) => break,
-                }
-            }
             let receive = self
                 .sqs
                 .receive_message()
                 .queue_url(&config.queue_url)
-                .max_number_of_messages(batch_permits.len() as i32)
+                .max_number_of_messages(batch as i32)
                 .wait_time_seconds(config.wait_time.as_secs() as i32)
                 .visibility_timeout(config.visibility_timeout.as_secs().max(1) as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_attribute_names("All")
                 .send();
-            // A receive abandoned here may have been handed messages: they reappear after the visibility timeout.
+            tokio::pin!(receive);
             let received = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = receive => r,
+                _ = shutdown.cancelled() => {
+                    // Dropping the poll would not stop SQS from handing it messages, which would then stay
+                    // invisible for the whole visibility timeout. Let it finish and hand back what it got.
+                    self.release_poll(receive, config.shutdown_deadline).await;
+                    break;
+                }
+                r = &mut receive => r,
             };
             let messages = match received {
                 Ok(out) => {
@@ -228,7 +231,7 @@ impl<H: MessageHandler> Consumer<H> {
                 }
             };
             for message in messages {
-                let Some(permit) = batch_permits.pop() else {
+                let Some(permit) = batch_permits.split(1) else {
                     // SQS returned more than asked for; never exceed the bound.
                     tracing::warn!(%queue, "more messages than requested; releasing the extra one");
                     if let Some(handle) = message.receipt_handle() {
@@ -276,6 +279,31 @@ impl<H: MessageHandler> Consumer<H> {
         };
         tracing::info!(%queue, ?summary, "consumer stopped");
         summary
+    }
+}
+
+impl<H> Consumer<H> {
+    /// Waits (at most `limit`) for a poll cut short by shutdown and makes whatever it received visible at once.
+    async fn release_poll<F, E>(&self, poll: F, limit: Duration)
+    where
+        F: Future<
+            Output = Result<aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput, E>,
+        >,
+    {
+        let Ok(Ok(out)) = tokio::time::timeout(limit, poll).await else {
+            return;
+        };
+        for message in out.messages() {
+            if let Some(handle) = message.receipt_handle() {
+                set_visibility(&self.sqs, &self.config.queue_url, handle, Duration::ZERO).await;
+            }
+        }
+        if !out.messages().is_empty() {
+            tracing::info!(
+                released = out.messages().len(),
+                "released messages received during shutdown"
+            );
+        }
     }
 }
 
@@ -387,6 +415,16 @@ async fn delete_loop(
 ) {
     let mut batch = Vec::with_capacity(SQS_BATCH);
     while receipts.recv_many(&mut batch, SQS_BATCH).await > 0 {
+        // A received batch finishes at about the same time: linger briefly so one call deletes all of it instead
+        // of several calls deleting a few each (every call costs a round trip).
+        let linger = tokio::time::Instant::now() + DELETE_LINGER;
+        while batch.len() < SQS_BATCH {
+            let room = SQS_BATCH - batch.len();
+            match tokio::time::timeout_at(linger, receipts.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         let entries: Vec<_> = batch
             .drain(..)
             .enumerate()

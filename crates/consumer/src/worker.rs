@@ -1,7 +1,7 @@
 //! The shared `main` of worker binaries: a worker's own `main.rs` names itself and builds its handler.
 //!
 //! Environment: `DATABASE_URL`, `DATABASE_SCHEMA` (default: the worker's schema), `QUEUE_URL`, `HEALTH_ADDR`
-//! (default 127.0.0.1:9000), `MAX_IN_FLIGHT` (10), `VISIBILITY_TIMEOUT_SECONDS` (30), `WAIT_TIME_SECONDS` (20),
+//! (default 127.0.0.1:9000), `MAX_IN_FLIGHT` (20), `VISIBILITY_TIMEOUT_SECONDS` (30), `WAIT_TIME_SECONDS` (20),
 //! `SHUTDOWN_DEADLINE_SECONDS` (25; keep ECS `stopTimeout` above it), plus the AWS SDK's own (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, credentials).
 
@@ -49,7 +49,7 @@ impl WorkerSettings {
             "VISIBILITY_TIMEOUT_SECONDS",
             Duration::from_secs(30),
         )?);
-        consumer.max_in_flight = config::parsed("MAX_IN_FLIGHT", 10usize)?;
+        consumer.max_in_flight = config::parsed("MAX_IN_FLIGHT", 20usize)?;
         consumer.wait_time = config::seconds("WAIT_TIME_SECONDS", Duration::from_secs(20))?
             .min(Duration::from_secs(20));
         consumer.shutdown_deadline =

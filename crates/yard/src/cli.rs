@@ -1,4 +1,4 @@
-//! Command line: `yard provision`, `yard dlq list|peek|redrive`.
+//! Command line: `yard provision`, `yard dlq list|peek|redrive`, `yard events list`, `yard replay`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use switchyard_topology::{Environment, Topology};
 
-use crate::{dlq, provision::Provisioner};
+use crate::{dlq, events, provision::Provisioner};
 
 #[derive(Debug, Parser)]
 #[command(name = "yard", about = "Switchyard operator CLI", version)]
@@ -38,6 +38,53 @@ pub enum Command {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+    /// The event archive (reads the event-archive worker's schema through DATABASE_URL).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Re-publish archived events to ONE consumer's queue (not the topic); its inbox makes this safe.
+    Replay {
+        /// Logical queue name from the topology (e.g. mailer).
+        #[arg(long)]
+        queue: String,
+        /// RFC 3339 time or an age (30m, 6h, 7d).
+        #[arg(long)]
+        since: String,
+        /// Only these event types (default: what the queue's subscriptions let through).
+        #[arg(long = "type")]
+        types: Vec<String>,
+        #[command(flatten)]
+        archive: ArchiveDb,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ArchiveDb {
+    /// Postgres URL of the archive.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Schema of the event-archive worker.
+    #[arg(long, env = "ARCHIVE_SCHEMA", default_value = "event_archive")]
+    pub archive_schema: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Archived events, oldest first, one JSON object per line.
+    List {
+        #[arg(long = "type")]
+        types: Vec<String>,
+        /// RFC 3339 time or an age (30m, 6h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        archive: ArchiveDb,
     },
 }
 
@@ -82,9 +129,39 @@ fn load_topology(path: Option<&PathBuf>) -> anyhow::Result<Topology> {
     })
 }
 
+async fn archive_pool(db: &ArchiveDb) -> anyhow::Result<sqlx::PgPool> {
+    let settings = switchyard_core::db::DbSettings {
+        url: db.database_url.clone().into(),
+        schema: db.archive_schema.clone(),
+        max_connections: 2,
+    };
+    Ok(switchyard_core::db::connect(&settings).await?)
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Environment::parse(&cli.environment)?;
     let topology = load_topology(cli.topology.as_ref())?;
+    if let Command::Events {
+        command:
+            EventsCommand::List {
+                types,
+                since,
+                subject,
+                limit,
+                archive,
+            },
+    } = &cli.command
+    {
+        let filter = events::Filter {
+            types: types.clone(),
+            since: since.as_deref().map(events::parse_since).transpose()?,
+            subject: subject.clone(),
+        };
+        for e in events::list(&archive_pool(archive).await?, &filter, *limit).await? {
+            println!("{}", serde_json::to_string(&e)?);
+        }
+        return Ok(());
+    }
     let aws = switchyard_core::aws::load().await?;
     let sns = aws_sdk_sns::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -113,6 +190,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     report.unchanged.len()
                 );
             }
+        }
+        Command::Events { .. } => {}
+        Command::Replay {
+            queue,
+            since,
+            types,
+            archive,
+        } => {
+            let types = if types.is_empty() {
+                events::types_of_queue(&topology, &queue).unwrap_or_default()
+            } else {
+                types
+            };
+            let filter = events::Filter {
+                types,
+                since: Some(events::parse_since(&since)?),
+                subject: None,
+            };
+            let pool = archive_pool(&archive).await?;
+            let (queue_url, _) = queue_urls(&sqs, &topology, &env, queue.clone()).await?;
+            let bar =
+                indicatif::ProgressBar::new(events::count(&pool, &filter).await?.max(0) as u64);
+            let sent = events::replay(&pool, &sqs, &queue_url, &filter, |n| {
+                bar.set_position(n as u64)
+            })
+            .await?;
+            bar.finish_and_clear();
+            println!("replayed {sent} event(s) to {}", env.queue_name(&queue));
         }
         Command::Dlq { command } => {
             let queue_url = |key: &str| queue_urls(&sqs, &topology, &env, key.to_owned());

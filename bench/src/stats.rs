@@ -1,0 +1,89 @@
+//! Result rows and CPU accounting.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// CPU time (user + system) this process has used so far.
+pub fn cpu_time() -> Duration {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+            };
+            tv(u.user_time()) + tv(u.system_time())
+        }
+        Err(_) => Duration::ZERO,
+    }
+}
+
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub baseline: String,
+    pub unit: String,
+    pub value: f64,
+    pub baseline_value: f64,
+    /// value / baseline_value (for rates: higher is better).
+    pub ratio: f64,
+    pub bar: Option<f64>,
+    pub rounds: Vec<f64>,
+    pub baseline_rounds: Vec<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Extra {
+    pub name: String,
+    pub unit: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub generated_at: String,
+    pub messages_per_round: usize,
+    pub rounds: usize,
+    pub endpoint: String,
+    pub comparisons: Vec<Row>,
+    pub measurements: Vec<Extra>,
+}
+
+impl Report {
+    pub fn print(&self) {
+        println!(
+            "\n{:<44} {:>12} {:>12} {:>8} {:>6}  verdict",
+            "benchmark", "value", "baseline", "ratio", "bar"
+        );
+        for r in &self.comparisons {
+            let verdict = match r.bar {
+                Some(bar) if r.ratio >= bar => "ok",
+                Some(_) => "BELOW BAR",
+                None => "-",
+            };
+            println!(
+                "{:<44} {:>12.1} {:>12.1} {:>7.2}x {:>6}  {verdict}   ({} vs {}, {})",
+                r.name,
+                r.value,
+                r.baseline_value,
+                r.ratio,
+                r.bar
+                    .map(|b| format!("{b:.2}x"))
+                    .unwrap_or_else(|| "-".into()),
+                r.unit,
+                r.baseline,
+                r.unit
+            );
+        }
+        for m in &self.measurements {
+            println!("{:<44} {:>12.1} {}", m.name, m.value, m.unit);
+        }
+    }
+}
