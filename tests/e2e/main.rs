@@ -3,8 +3,10 @@
 //! (zero2prod style); every test builds its own `World` and runs in parallel with the others.
 
 mod archive;
+mod auth;
 mod bus;
 mod consumer;
+mod identity;
 mod mailer;
 mod outage;
 mod processes;

@@ -5,9 +5,11 @@
 //! Endpoints come from the same variables the binaries read (`AWS_ENDPOINT_URL`, `DATABASE_URL`), defaulting to
 //! the local stack that `make up` / `make test` start.
 
+pub mod identity;
 pub mod mail;
 pub mod probe;
 pub mod proxy;
+pub mod redis_server;
 
 use std::{future::Future, time::Duration};
 

@@ -1,0 +1,369 @@
+//! switchyard-auth against a live identity: every kind of bad token is the same 401, permission changes apply to
+//! the very next request in another service, and a Redis outage never grants access (and heals by itself).
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use switchyard_tests::{
+    World,
+    identity::{AUDIENCE, ISSUER, IdentityOptions, TestIdentity, protected_service},
+    redis_server::RedisServer,
+};
+use uuid::Uuid;
+
+/// The private signing key (kid, key) of a test identity.
+fn signing_key(id: &TestIdentity) -> (String, EncodingKey) {
+    let file: Value = serde_json::from_str(&id.keys_json).unwrap();
+    let kid = file["signing_kid"].as_str().unwrap().to_owned();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(file["keys"][0]["private_key"].as_str().unwrap())
+        .unwrap();
+    (kid, EncodingKey::from_ed_der(&der))
+}
+
+fn claims(user: Uuid, sid: Uuid) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": user, "exp": now + 600, "nbf": now - 1, "iat": now,
+        "jti": Uuid::now_v7(), "typ": "access", "pv": 0, "sid": sid,
+    })
+}
+
+fn sign(kid: &str, key: &EncodingKey, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+fn unsigned(header: Value, claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    )
+}
+
+async fn assert_401(http: &reqwest::Client, url: &str, token: Option<&str>, case: &str) {
+    let mut req = http.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 401, "{case}");
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#,
+        "{case}"
+    );
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "{case}"
+    );
+}
+
+#[tokio::test]
+async fn auth_every_bad_token_is_the_same_401_in_identity_and_in_another_service() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (service, stop) = protected_service(&id.auth_config()).await;
+    let (user, tokens) = id.user().await;
+    let (kid, key) = signing_key(&id);
+    let sid = Uuid::now_v7();
+    let good = claims(user, sid);
+
+    // Sanity: a token we sign ourselves with the right key passes.
+    let ours = sign(&kid, &key, &good);
+    for base in [id.at("/v1/users/me"), format!("{service}/v1/whoami")] {
+        let ok = id.http.get(&base).bearer_auth(&ours).send().await.unwrap();
+        assert_eq!(ok.status(), 200, "{base}");
+    }
+
+    let with = |field: &str, value: Value| {
+        let mut c = good.clone();
+        c[field] = value;
+        sign(&kid, &key, &c)
+    };
+    let now = chrono::Utc::now().timestamp();
+    let public_key = id
+        .http
+        .get(id.at("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["keys"][0]["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hs256 = {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(kid.clone());
+        jsonwebtoken::encode(&h, &good, &EncodingKey::from_secret(public_key.as_bytes())).unwrap()
+    };
+    let hs256_raw = {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(kid.clone());
+        jsonwebtoken::encode(
+            &h,
+            &good,
+            &EncodingKey::from_secret(&B64.decode(&public_key).unwrap()),
+        )
+        .unwrap()
+    };
+    let unknown_kid = {
+        let other: Value = serde_json::to_value(::identity::keys::generate().unwrap()).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(other["keys"][0]["private_key"].as_str().unwrap())
+            .unwrap();
+        sign("k-unknown", &EncodingKey::from_ed_der(&der), &good)
+    };
+    let tampered = {
+        let parts: Vec<&str> = ours.split('.').collect();
+        let mut c = good.clone();
+        c["sub"] = json!(Uuid::now_v7());
+        format!("{}.{}.{}", parts[0], B64.encode(c.to_string()), parts[2])
+    };
+    let huge = {
+        let mut c = good.clone();
+        c["padding"] = json!("x".repeat(9 * 1024));
+        sign(&kid, &key, &c)
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            unsigned(json!({"alg": "none", "typ": "JWT", "kid": kid}), &good),
+        ),
+        (
+            "alg None",
+            unsigned(json!({"alg": "None", "typ": "JWT", "kid": kid}), &good),
+        ),
+        (
+            "alg none with a signature",
+            format!("{}sig", unsigned(json!({"alg": "none", "kid": kid}), &good)),
+        ),
+        ("HS256 signed with the public key (base64url text)", hs256),
+        ("HS256 signed with the public key (raw bytes)", hs256_raw),
+        ("unknown kid", unknown_kid),
+        ("no kid", {
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &good, &key).unwrap()
+        }),
+        ("expired", with("exp", json!(now - 120))),
+        ("nbf in the future", with("nbf", json!(now + 300))),
+        ("wrong iss", with("iss", json!("https://evil.example.com"))),
+        ("wrong aud", with("aud", json!("someone-else"))),
+        ("typ refresh", with("typ", json!("refresh"))),
+        ("refresh token used as access token", tokens.refresh.clone()),
+        ("tampered payload", tampered),
+        ("bad base64", {
+            let p: Vec<&str> = ours.split('.').collect();
+            format!("{}.{}!!.{}", p[0], &p[1][..p[1].len() - 2], p[2])
+        }),
+        ("two segments", ours.rsplit_once('.').unwrap().0.to_owned()),
+        (
+            "four segments",
+            format!("{ours}.{}", ours.split('.').nth(2).unwrap()),
+        ),
+        ("over 8 KiB", huge),
+        ("empty", String::new()),
+    ];
+    for base in [id.at("/v1/users/me"), format!("{service}/v1/whoami")] {
+        for (case, token) in &cases {
+            assert_401(&id.http, &base, Some(token), &format!("{case} @ {base}")).await;
+        }
+        assert_401(&id.http, &base, None, "no token").await;
+        // The token in the query string instead of the header.
+        assert_401(
+            &id.http,
+            &format!("{base}?access_token={}", tokens.access),
+            None,
+            "query string",
+        )
+        .await;
+        // And the real token still works.
+        let ok = id
+            .http
+            .get(&base)
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200, "{base}");
+    }
+    stop.cancel();
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn auth_revoking_a_permission_takes_effect_on_the_very_next_request() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (service, stop) = protected_service(&id.auth_config()).await;
+    let (_, admin) = id.admin().await;
+    let (user, tokens) = id.user().await;
+    let call = || {
+        id.http
+            .get(format!("{service}/v1/tasks"))
+            .bearer_auth(&tokens.access)
+            .send()
+    };
+
+    let denied = call().await.unwrap();
+    assert_eq!(denied.status(), 403);
+    assert_eq!(denied.headers()["content-type"], "application/problem+json");
+
+    let (_, plain) = id.user().await;
+    assert_eq!(
+        id.set_permissions(&plain, user, &["tasks:write"])
+            .await
+            .status(),
+        403,
+        "needs users:admin"
+    );
+
+    let granted = id
+        .set_permissions(&admin, user, &["tasks:write", "tasks:read"])
+        .await;
+    assert_eq!(granted.status(), 200);
+    assert_eq!(
+        call().await.unwrap().status(),
+        200,
+        "granted: the very next call"
+    );
+    assert_eq!(call().await.unwrap().status(), 200, "from the cache");
+
+    let revoked = id.set_permissions(&admin, user, &["tasks:read"]).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        call().await.unwrap().status(),
+        403,
+        "revoked: the very next call"
+    );
+
+    // Conditional update: a stale If-Match is refused.
+    let stale = id
+        .http
+        .put(id.at(&format!("/v1/users/{user}/permissions")))
+        .bearer_auth(&admin.access)
+        .header("if-match", "\"1\"")
+        .json(&json!({"permissions": ["tasks:write"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let invalid = id
+        .set_permissions(&admin, user, &["tasks:write", "NOT VALID"])
+        .await;
+    assert_eq!(invalid.status(), 422);
+    assert_eq!(
+        invalid.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "permissions[1]"
+    );
+    assert_eq!(call().await.unwrap().status(), 403);
+    stop.cancel();
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn auth_redis_stopped_mid_test_never_grants_stale_permissions_and_recovers() {
+    let world = World::new().await;
+    let mut redis = RedisServer::start().await;
+    let id = TestIdentity::spawn_with(
+        &world,
+        IdentityOptions {
+            redis_url: redis.url(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut config = id.auth_config();
+    config.fallback_per_second = 3;
+    let (service, stop) = protected_service(&config).await;
+    let (_, admin) = id.admin().await;
+    let (user, tokens) = id.user().await;
+    assert_eq!(
+        id.set_permissions(&admin, user, &["tasks:write"])
+            .await
+            .status(),
+        200
+    );
+    let call = || {
+        id.http
+            .get(format!("{service}/v1/tasks"))
+            .bearer_auth(&tokens.access)
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), 200, "cached in Redis");
+
+    redis.stop().await;
+    // Identity refuses to change permissions it cannot invalidate: nothing changes, 503 + Retry-After.
+    let refused = id.set_permissions(&admin, user, &[]).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    // The service still answers from the source of truth (identity -> Postgres), rate limited.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        call().await.unwrap().status(),
+        200,
+        "fallback to identity with current permissions"
+    );
+
+    // Revoke behind everyone's back (Postgres only): no cache anywhere may still grant.
+    sqlx::query("UPDATE users SET permissions = '{}', permissions_version = permissions_version + 1 WHERE id = $1")
+        .bind(user)
+        .execute(&id.pool)
+        .await
+        .unwrap();
+    // A burst (concurrent, so the fallback's rate limit shows): each answer is 403 or 503, never 200.
+    let responses = futures::future::join_all((0..12).map(|_| call())).await;
+    let mut statuses = Vec::new();
+    for r in responses {
+        let r = r.unwrap();
+        if r.status() == 503 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 403 || *s == 503),
+        "never granted: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the fallback is rate limited: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&403),
+        "the fallback answers from Postgres: {statuses:?}"
+    );
+
+    redis.restart().await;
+    // Recovers by itself: admin changes go through again and the service serves from Redis.
+    switchyard_tests::eventually(
+        "identity to reach Redis again",
+        Duration::from_secs(20),
+        || async {
+            let r = id.set_permissions(&admin, user, &["tasks:write"]).await;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
+    for _ in 0..10 {
+        assert_eq!(
+            call().await.unwrap().status(),
+            200,
+            "granted again, from Redis (no rate limit)"
+        );
+    }
+    assert_eq!(id.set_permissions(&admin, user, &[]).await.status(), 200);
+    assert_eq!(
+        call().await.unwrap().status(),
+        403,
+        "revocation after recovery is immediate"
+    );
+    stop.cancel();
+    world.finish().await;
+}

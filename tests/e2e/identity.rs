@@ -1,0 +1,274 @@
+//! The identity service end to end: sign-up (and its event on the bus), validation, login, refresh rotation with
+//! reuse detection, logout, throttling, JWKS and OpenAPI.
+
+use std::time::Duration;
+
+use ::identity::throttle::ThrottleSettings;
+use serde_json::{Value, json};
+use switchyard_events::{CloudEvent, identity::UserRegistered};
+use switchyard_tests::{
+    World,
+    identity::{IdentityOptions, TestIdentity},
+};
+
+#[tokio::test]
+async fn identity_signup_emits_user_registered_on_the_topic_in_the_request_trace() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = id
+        .http
+        .post(id.at("/v1/users"))
+        .header("traceparent", parent)
+        .json(&json!({"email": "  Grace@Example.COM ", "password": "correct horse battery", "display_name": "Grace"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user: Value = r.json().await.unwrap();
+    assert_eq!(user["email"], "grace@example.com");
+
+    let got = world
+        .drain(world.queue("event-archive"), 1, Duration::from_secs(30))
+        .await;
+    assert_eq!(got.len(), 1, "one user.registered on identity-events");
+    let event = CloudEvent::from_json(got[0].body().unwrap()).unwrap();
+    let registered: UserRegistered = event.decode().unwrap();
+    assert_eq!(registered.user_id.to_string(), user["id"].as_str().unwrap());
+    assert_eq!(registered.email, "grace@example.com");
+    let tp = got[0]
+        .message_attributes()
+        .and_then(|a| a.get("traceparent"))
+        .and_then(|v| v.string_value())
+        .unwrap();
+    assert!(
+        tp.contains("0af7651916cd43dd8448eb211c80319c"),
+        "trace continued: {tp}"
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn identity_signup_validates_fields_and_rejects_duplicates() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (_, email, _) = id.signup().await;
+    let post = |body: Value| id.http.post(id.at("/v1/users")).json(&body).send();
+
+    let dup = post(
+        json!({"email": email.to_uppercase(), "password": "another password", "display_name": "X"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dup.status(), 409);
+    assert_eq!(dup.headers()["content-type"], "application/problem+json");
+
+    let bad = post(json!({"email": "not-an-email", "password": "short", "display_name": " "}))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: Value = bad.json().await.unwrap();
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "password", "display_name"]);
+
+    let unknown = post(json!({"email": "a@example.com", "password": "long enough", "display_name": "A", "admin": true}))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 422);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "admin"
+    );
+
+    let wrong_type = post(json!({"email": 7, "password": "long enough", "display_name": "A"}))
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 422);
+    assert_eq!(
+        wrong_type.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "email"
+    );
+
+    let broken = id
+        .http
+        .post(id.at("/v1/users"))
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn identity_login_me_and_one_generic_error_for_bad_credentials() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (user_id, email, password) = id.signup().await;
+    let tokens = id.login(&email, &password).await;
+    let me: Value = id
+        .http
+        .get(id.at("/v1/users/me"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], user_id.to_string());
+    assert_eq!(me["permissions"], json!([]));
+
+    let wrong = id.try_login(&email, "wrong password!").await;
+    let unknown = id
+        .try_login("nobody-here@example.com", "wrong password!")
+        .await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong.text().await.unwrap(), unknown.text().await.unwrap());
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn identity_refresh_rotates_and_reuse_revokes_the_whole_session_and_logout_ends_it() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (_, email, password) = id.signup().await;
+    let first = id.login(&email, &password).await;
+
+    let r = id.refresh(&first.refresh).await;
+    assert_eq!(r.status(), 200);
+    let second = switchyard_tests::identity::tokens(r.json().await.unwrap());
+    assert_ne!(second.refresh, first.refresh, "rotated");
+    let me = id
+        .http
+        .get(id.at("/v1/users/me"))
+        .bearer_auth(&second.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    // The first token again: reuse -> 401, and the whole family is revoked, including the newest token.
+    assert_eq!(id.refresh(&first.refresh).await.status(), 401);
+    assert_eq!(id.refresh(&second.refresh).await.status(), 401);
+    assert_eq!(id.refresh("not-a-token").await.status(), 401);
+
+    // Logout: a fresh session's refresh token stops working.
+    let session = id.login(&email, &password).await;
+    let out = id
+        .http
+        .delete(id.at("/v1/sessions/current"))
+        .bearer_auth(&session.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(id.refresh(&session.refresh).await.status(), 401);
+    let anonymous = id
+        .http
+        .delete(id.at("/v1/sessions/current"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn identity_the_n_plus_first_bad_login_for_an_account_is_throttled() {
+    const N: u32 = 3;
+    let world = World::new().await;
+    let id = TestIdentity::spawn_with(
+        &world,
+        IdentityOptions {
+            throttle: ThrottleSettings {
+                max_per_account: N,
+                max_per_address: 100,
+                window: Duration::from_secs(60),
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, email, password) = id.signup().await;
+    for _ in 0..N {
+        assert_eq!(id.try_login(&email, "wrong password!").await.status(), 401);
+    }
+    let throttled = id.try_login(&email, "wrong password!").await;
+    assert_eq!(throttled.status(), 429);
+    let retry: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(
+        throttled.headers()["content-type"],
+        "application/problem+json"
+    );
+    // Even the right password waits: the account is locked for the window.
+    assert_eq!(id.try_login(&email, &password).await.status(), 429);
+    // Another account from the same address is still fine (its own counter; the address limit is higher).
+    let (_, other, other_pw) = id.signup().await;
+    assert_eq!(id.try_login(&other, &other_pw).await.status(), 201);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn identity_serves_jwks_openapi_and_swagger_ui() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let jwks: Value = id
+        .http
+        .get(id.at("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    assert!(!jwks.to_string().contains("private"), "public keys only");
+
+    let doc: Value = id
+        .http
+        .get(id.at("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/v1/users/me"]["get"]["security"].is_array());
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|p| !p.starts_with("/internal"))
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let ui = id.http.get(id.at("/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+    world.finish().await;
+}
