@@ -12,3 +12,4 @@ mod outage;
 mod processes;
 mod provision;
 mod suppressor;
+mod tasks;

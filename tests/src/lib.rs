@@ -10,6 +10,7 @@ pub mod mail;
 pub mod probe;
 pub mod proxy;
 pub mod redis_server;
+pub mod tasks;
 
 use std::{future::Future, time::Duration};
 

@@ -1,0 +1,35 @@
+//! Settings from the environment; every missing or invalid variable is named in the error.
+//!
+//! `HTTP_ADDR` (default 127.0.0.1:8082; 0.0.0.0:8080 in ECS), `DATABASE_URL`, `DATABASE_SCHEMA` (tasks),
+//! `TOPIC_ARN` (the task-events topic), and switchyard-auth's `IDENTITY_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`,
+//! `REDIS_URL`, `REDIS_KEY_PREFIX`; switchyard-http's `CORS_ALLOWED_ORIGINS`, `HTTP_BODY_LIMIT_BYTES`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use switchyard_auth::AuthConfig;
+use switchyard_core::{
+    config::{self, ConfigError},
+    db::DbSettings,
+};
+use switchyard_http::HttpSettings;
+
+pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8082);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub db: DbSettings,
+    pub auth: AuthConfig,
+    pub topic_arn: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            http: HttpSettings::from_env(DEFAULT_HTTP_ADDR)?,
+            db: DbSettings::from_env("tasks")?,
+            auth: AuthConfig::from_env()?,
+            topic_arn: config::required("TOPIC_ARN", "the ARN of the task-events SNS topic")?,
+        })
+    }
+}

@@ -1,0 +1,385 @@
+//! The HTTP API: `/v1/tasks` (list, create), `/v1/tasks/{id}` (get, patch, delete).
+//!
+//! Users see only their own tasks (another user's id answers 404, not 403). Every task carries its version as a
+//! strong `ETag`; `PATCH`/`DELETE` with an `If-Match` naming another version answer 412. `POST` honours
+//! `Idempotency-Key`.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use axum::{
+    Router,
+    extract::{FromRef, Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use switchyard_auth::{Auth, AuthUser};
+use switchyard_http::{
+    ApiError, FieldError, HttpSettings, Json, Trace, openapi::BearerAuth, problem::Problem,
+};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    domain::TaskName,
+    store::{self, StoreError, TaskRow},
+};
+
+pub const READ: &str = "tasks:read";
+pub const WRITE: &str = "tasks:write";
+const MAX_PAGE: i64 = 100;
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub auth: Auth,
+    pub identity: IdentityClient,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// Reads the caller's own profile from identity (with the caller's token), for the owner's email on new tasks.
+#[derive(Clone)]
+pub struct IdentityClient {
+    http: reqwest::Client,
+    me_url: String,
+}
+
+impl IdentityClient {
+    pub fn new(identity_url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()?,
+            me_url: format!("{}/v1/users/me", identity_url.trim_end_matches('/')),
+        })
+    }
+
+    async fn email_of_caller(&self, authorization: &HeaderValue) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Me {
+            email: String,
+        }
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::warn!(error = %e, "identity unavailable for the caller's profile");
+            ApiError::unavailable("identity is unavailable", Duration::from_secs(2))
+        };
+        let resp = self
+            .http
+            .get(&self.me_url)
+            .header(header::AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        match resp.status() {
+            s if s.is_success() => Ok(resp.json::<Me>().await.map_err(|e| unavailable(&e))?.email),
+            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
+            s => Err(unavailable(&s)),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchyard tasks", version = "1", description = "Each user's tasks."),
+    paths(list_tasks, create_task, get_task, patch_task, delete_task),
+    components(schemas(Task, TaskPage, CreateTask, PatchTask, Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+    let api = Router::new()
+        .route("/v1/tasks", get(list_tasks).post(create_task))
+        .route(
+            "/v1/tasks/{id}",
+            get(get_task).patch(patch_task).delete(delete_task),
+        )
+        .with_state(state)
+        .merge(switchyard_http::openapi::routes(openapi()));
+    switchyard_http::with_common_layers(api, settings)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Task {
+    pub id: Uuid,
+    pub name: String,
+    pub done: bool,
+    /// Also the `ETag`; send it back in `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TaskRow> for Task {
+    fn from(r: TaskRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            done: r.done,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<Task>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// 1-200 characters after trimming.
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTask {
+    pub name: Option<String>,
+    pub done: Option<bool>,
+}
+
+fn with_etag(status: StatusCode, row: TaskRow) -> Response {
+    let etag = format!("\"{}\"", row.version);
+    let mut resp = (status, axum::Json(Task::from(row))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound,
+        StoreError::Stale { current } => ApiError::PreconditionFailed(format!(
+            "If-Match does not match the current version \"{current}\""
+        )),
+        other => ApiError::Internal(other.into()),
+    }
+}
+
+/// `If-Match: "3"` -> Some(3); `*` or absent -> None (no precondition).
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_matches('"').parse().map(Some).map_err(|_| {
+        ApiError::BadRequest("If-Match must be an ETag from this service, like \"3\"".into())
+    })
+}
+
+fn task_id(raw: &str) -> Result<Uuid, ApiError> {
+    // An id that cannot exist is as missing as one that does not.
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+}
+
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks",
+    params(("done" = Option<bool>, Query), ("limit" = Option<i64>, Query, description = "1-100, default 50"),
+           ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = TaskPage), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+async fn list_tasks(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    user.require(READ)?;
+    let mut errors = Vec::new();
+    let mut done = None;
+    let mut limit = 50;
+    let mut cursor = None;
+    for (key, value) in &params {
+        match key.as_str() {
+            "done" => match value.as_str() {
+                "true" => done = Some(true),
+                "false" => done = Some(false),
+                _ => errors.push(FieldError::new("done", "must be true or false")),
+            },
+            "limit" => match value.parse::<i64>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                )),
+            },
+            "cursor" => match Uuid::parse_str(value) {
+                Ok(c) => cursor = Some(c),
+                Err(_) => errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this service returned",
+                )),
+            },
+            other => errors.push(FieldError::new(other, "unknown query parameter")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Unprocessable(errors));
+    }
+    let rows = store::list(&state.pool, user.user_id, done, cursor, limit + 1)
+        .await
+        .map_err(store_error)?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<Task> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(Task::from)
+        .collect();
+    let next_cursor = more
+        .then(|| items.last().map(|t| t.id.to_string()))
+        .flatten();
+    Ok(axum::Json(TaskPage { items, next_cursor }).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = CreateTask,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A repeated key returns the same task")),
+    responses((status = 201, body = Task), (status = 200, body = Task, description = "Repeated Idempotency-Key"),
+              (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_task(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Trace(trace): Trace,
+    headers: HeaderMap,
+    Json(body): Json<CreateTask>,
+) -> Result<Response, ApiError> {
+    user.require(WRITE)?;
+    let name = TaskName::parse(&body.name).map_err(|m| ApiError::field("name", m))?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Some(k.to_owned()),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                )));
+            }
+        },
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized)?;
+    let email = state.identity.email_of_caller(authorization).await?;
+    let (row, created) = store::create(
+        &state.pool,
+        user.user_id,
+        &email,
+        &name,
+        key.as_deref(),
+        &trace,
+    )
+    .await
+    .map_err(store_error)?;
+    let location = format!("/v1/tasks/{}", row.id);
+    let mut resp = with_etag(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        row,
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Task), (status = 404, body = Problem)))]
+async fn get_task(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    user.require(READ)?;
+    let row = store::get(&state.pool, user.user_id, task_id(&id)?)
+        .await
+        .map_err(store_error)?;
+    Ok(with_etag(StatusCode::OK, row))
+}
+
+#[utoipa::path(patch, path = "/v1/tasks/{id}", tag = "tasks", request_body = PatchTask,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = Task), (status = 404, body = Problem), (status = 412, body = Problem),
+              (status = 422, body = Problem)))]
+async fn patch_task(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Trace(trace): Trace,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<PatchTask>,
+) -> Result<Response, ApiError> {
+    user.require(WRITE)?;
+    let id = task_id(&id)?;
+    let name = body
+        .name
+        .as_deref()
+        .map(TaskName::parse)
+        .transpose()
+        .map_err(|m| ApiError::field("name", m))?;
+    if name.is_none() && body.done.is_none() {
+        return Err(ApiError::Unprocessable(vec![FieldError::new(
+            "name",
+            "give name and/or done",
+        )]));
+    }
+    let row = store::update(
+        &state.pool,
+        user.user_id,
+        id,
+        if_match(&headers)?,
+        name.as_ref(),
+        body.done,
+        &trace,
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(with_etag(StatusCode::OK, row))
+}
+
+#[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 404, body = Problem), (status = 412, body = Problem)))]
+async fn delete_task(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Trace(trace): Trace,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    user.require(WRITE)?;
+    store::delete(
+        &state.pool,
+        user.user_id,
+        task_id(&id)?,
+        if_match(&headers)?,
+        &trace,
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,6 @@
+//! `tasks`: runs the service; `tasks healthcheck` probes a running one (ECS health check).
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tasks::main().await
+}

@@ -1,0 +1,537 @@
+//! The tasks service end to end: HTTP -> Postgres + outbox -> SNS -> filtered fan-out -> archive; HTTP semantics;
+//! replay of archived events into a consumer that missed them.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchyard_consumer::{Consumer, ConsumerConfig, Inbox};
+use switchyard_events::CloudEvent;
+use switchyard_tests::{
+    World, eventually,
+    identity::{TestIdentity, Tokens},
+    probe::{self, Probe},
+    tasks::TestTasks,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const TASK_PERMS: &[&str] = &["tasks:read", "tasks:write"];
+
+/// A user holding `tasks:read` + `tasks:write`.
+async fn task_user(identity: &TestIdentity, admin: &Tokens) -> (Uuid, Tokens) {
+    let (id, tokens) = identity.user().await;
+    assert!(
+        identity
+            .set_permissions(admin, id, TASK_PERMS)
+            .await
+            .status()
+            .is_success()
+    );
+    (id, tokens)
+}
+
+fn archive_consumer(
+    world: &World,
+    pool: &sqlx::PgPool,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<switchyard_consumer::RunSummary>,
+) {
+    let mut config = ConsumerConfig::new(world.queue("event-archive"));
+    config.wait_time = Duration::from_secs(1);
+    let consumer = Consumer::new(
+        world.sqs.clone(),
+        config,
+        Inbox::new(pool.clone(), event_archive::Archive),
+    );
+    let stop = CancellationToken::new();
+    (stop.clone(), tokio::spawn(consumer.run(stop)))
+}
+
+async fn archived_types(pool: &sqlx::PgPool, subject: &str) -> BTreeSet<String> {
+    sqlx::query_scalar("SELECT event_type FROM archived_events WHERE subject = $1")
+        .bind(subject)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_completed_task_reaches_the_mailer_and_the_archive_and_created_reaches_only_the_archive()
+{
+    let world = World::new().await;
+    let identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let archive = world
+        .database(
+            "event-archive",
+            &[&switchyard_consumer::MIGRATOR, &event_archive::MIGRATOR],
+        )
+        .await;
+    let (stop_archive, archiving) = archive_consumer(&world, &archive);
+
+    let (_, admin) = identity.admin().await;
+    let (_, user) = task_user(&identity, &admin).await;
+    let created = tasks
+        .post("/v1/tasks", &user.access)
+        .json(&json!({"name": "  write the report "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["etag"], "\"1\"");
+    let task: Value = created.json().await.unwrap();
+    assert_eq!(task["name"], "write the report");
+    let id = task["id"].as_str().unwrap().to_owned();
+
+    let done = tasks
+        .patch(&format!("/v1/tasks/{id}"), &user.access)
+        .header("if-match", "\"1\"")
+        .json(&json!({"done": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(done.headers()["etag"], "\"2\"");
+
+    // The mailer queue: task.completed for this task, and never task.created (filter policy).
+    let mut mail_types = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !mail_types
+        .iter()
+        .any(|t: &String| t.ends_with("task.completed.v1"))
+        && tokio::time::Instant::now() < until
+    {
+        for m in world
+            .drain(world.queue("mailer"), 1, Duration::from_secs(2))
+            .await
+        {
+            let e = CloudEvent::from_json(m.body().unwrap()).unwrap();
+            if e.subject.as_deref() == Some(id.as_str()) {
+                assert_eq!(
+                    e.data["owner_email"].as_str().map(|s| s.contains('@')),
+                    Some(true),
+                    "{e:?}"
+                );
+                mail_types.push(e.event_type);
+            }
+        }
+    }
+    assert_eq!(
+        mail_types,
+        vec!["switchyard.tasks.task.completed.v1".to_owned()]
+    );
+    let late = world
+        .drain(world.queue("mailer"), 10, Duration::from_secs(2))
+        .await;
+    assert!(
+        late.iter()
+            .all(|m| !m.body().unwrap().contains("task.created")),
+        "task.created reached the mailer"
+    );
+
+    // The archive: created, updated and completed, each once.
+    let types = eventually(
+        "the archive to hold the task's events",
+        Duration::from_secs(30),
+        || async {
+            let t = archived_types(&archive, &id).await;
+            (t.len() == 3).then_some(t)
+        },
+    )
+    .await;
+    assert!(
+        types.contains("switchyard.tasks.task.created.v1")
+            && types.contains("switchyard.tasks.task.completed.v1")
+    );
+    stop_archive.cancel();
+    archiving.await.unwrap();
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn http_semantics_etags_ownership_validation_idempotency_and_paging() {
+    let world = World::new().await;
+    let identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let (_, admin) = identity.admin().await;
+    let (_, alice) = task_user(&identity, &admin).await;
+    let (_, bob) = task_user(&identity, &admin).await;
+
+    let t: Value = tasks
+        .post("/v1/tasks", &alice.access)
+        .json(&json!({"name": "a"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/tasks/{}", t["id"].as_str().unwrap());
+
+    // Stale If-Match -> 412, and nothing changed.
+    let ok = tasks
+        .patch(&path, &alice.access)
+        .header("if-match", "\"1\"")
+        .json(&json!({"name": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let stale = tasks
+        .patch(&path, &alice.access)
+        .header("if-match", "\"1\"")
+        .json(&json!({"name": "c"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.headers()["content-type"], "application/problem+json");
+    let stale_delete = tasks
+        .delete(&path, &alice.access)
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale_delete.status(), StatusCode::PRECONDITION_FAILED);
+    let now: Value = tasks
+        .get(&path, &alice.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["name"], "b");
+
+    // Another user's task is not found, whatever the verb.
+    assert_eq!(
+        tasks.get(&path, &bob.access).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        tasks
+            .patch(&path, &bob.access)
+            .json(&json!({"done": true}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        tasks
+            .delete(&path, &bob.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        tasks
+            .get("/v1/tasks/not-a-uuid", &alice.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Invalid input -> 422 naming the field.
+    for (body, field) in [
+        (json!({"name": "   "}), "name"),
+        (json!({"name": "x".repeat(201)}), "name"),
+        (json!({"name": "ok", "owner": "me"}), "owner"),
+        (json!({"name": 7}), "name"),
+    ] {
+        let r = tasks
+            .post("/v1/tasks", &alice.access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let problem: Value = r.json().await.unwrap();
+        assert!(problem.to_string().contains(field), "{problem}");
+    }
+    let r = tasks
+        .get("/v1/tasks?limit=1000", &alice.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("limit"));
+
+    // No token -> 401; no permission -> 403.
+    let anon = tasks
+        .http
+        .get(format!("{}/v1/tasks", tasks.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+    let (_, nobody) = identity.user().await;
+    assert_eq!(
+        tasks
+            .get("/v1/tasks", &nobody.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Idempotency-Key: the same task for a repeated key.
+    let key = format!("k-{}", Uuid::now_v7());
+    let first = tasks
+        .post("/v1/tasks", &bob.access)
+        .header("idempotency-key", &key)
+        .json(&json!({"name": "once"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let again = tasks
+        .post("/v1/tasks", &bob.access)
+        .header("idempotency-key", &key)
+        .json(&json!({"name": "once"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let (a, b): (Value, Value) = (first.json().await.unwrap(), again.json().await.unwrap());
+    assert_eq!(a["id"], b["id"]);
+
+    // Cursor pagination and the done filter over bob's tasks (1 so far + 4).
+    for n in 0..4 {
+        tasks
+            .post("/v1/tasks", &bob.access)
+            .json(&json!({"name": format!("t{n}")}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let page: Value = tasks
+            .get(&format!("/v1/tasks?limit=2{q}"), &bob.access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].clone()),
+        );
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    assert_eq!(
+        seen.iter()
+            .map(Value::to_string)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        5
+    );
+    let done: Value = tasks
+        .get("/v1/tasks?done=true", &bob.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(done["items"].as_array().unwrap().is_empty());
+
+    // Delete with the current ETag.
+    let del = tasks
+        .delete(&path, &alice.access)
+        .header("if-match", "\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        tasks
+            .get(&path, &alice.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn revoking_a_permission_takes_effect_on_the_very_next_request_to_another_service() {
+    let world = World::new().await;
+    let identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let (_, admin) = identity.admin().await;
+    let (id, user) = task_user(&identity, &admin).await;
+    assert_eq!(
+        tasks
+            .get("/v1/tasks", &user.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert!(
+        identity
+            .set_permissions(&admin, id, &["tasks:write"])
+            .await
+            .status()
+            .is_success()
+    );
+    assert_eq!(
+        tasks
+            .get("/v1/tasks", &user.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        identity
+            .set_permissions(&admin, id, TASK_PERMS)
+            .await
+            .status()
+            .is_success()
+    );
+    assert_eq!(
+        tasks
+            .get("/v1/tasks", &user.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_consumer_that_missed_events_catches_up_through_replay_and_a_second_replay_changes_nothing()
+ {
+    let world = World::new().await;
+    let archive = world
+        .database(
+            "event-archive",
+            &[&switchyard_consumer::MIGRATOR, &event_archive::MIGRATOR],
+        )
+        .await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+
+    // Five completions and five creations reach the archive while the mailer-side consumer is down (its queue is
+    // emptied: the messages are gone for it).
+    let mut events = Vec::new();
+    for n in 0..5 {
+        let (task_id, owner_id) = (Uuid::now_v7(), Uuid::now_v7());
+        events.push(
+            CloudEvent::new(&switchyard_events::tasks::TaskCompleted {
+                task_id,
+                owner_id,
+                owner_email: format!("u{n}@example.com"),
+                title: format!("t{n}"),
+            })
+            .unwrap(),
+        );
+        events.push(
+            CloudEvent::new(&switchyard_events::tasks::TaskCreated {
+                task_id,
+                owner_id,
+                owner_email: format!("u{n}@example.com"),
+                title: format!("t{n}"),
+            })
+            .unwrap(),
+        );
+    }
+    switchyard_tests::send_events(&world, world.queue("event-archive"), &events).await;
+    let (stop_archive, archiving) = archive_consumer(&world, &archive);
+    eventually("ten events archived", Duration::from_secs(30), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM archived_events")
+            .fetch_one(&archive)
+            .await
+            .unwrap();
+        (n == 10).then_some(())
+    })
+    .await;
+    stop_archive.cancel();
+    archiving.await.unwrap();
+
+    let probe_db = world
+        .database("probe", &[&switchyard_consumer::MIGRATOR, &probe::MIGRATOR])
+        .await;
+    let filter = yard::events::Filter {
+        types: yard::events::types_of_queue(&world.topology, "mailer").unwrap(),
+        since: Some(since),
+        subject: None,
+    };
+    let replay =
+        || yard::events::replay(&archive, &world.sqs, world.queue("mailer"), &filter, |_| {});
+    assert_eq!(
+        replay().await.unwrap(),
+        5,
+        "only the types the mailer subscribes to"
+    );
+
+    let run_consumer = || async {
+        let mut config = ConsumerConfig::new(world.queue("mailer"));
+        config.wait_time = Duration::from_secs(1);
+        let consumer = Consumer::new(
+            world.sqs.clone(),
+            config,
+            Inbox::new(probe_db.clone(), Probe::default()),
+        );
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(consumer.run(stop.clone()));
+        eventually(
+            "the replayed messages consumed",
+            Duration::from_secs(30),
+            || async { (world.depth(world.queue("mailer")).await == 0).then_some(()) },
+        )
+        .await;
+        stop.cancel();
+        running.await.unwrap()
+    };
+    assert_eq!(run_consumer().await.done, 5);
+    let completed: BTreeSet<Uuid> = events
+        .iter()
+        .filter(|e| e.event_type.ends_with("completed.v1"))
+        .map(|e| e.id)
+        .collect();
+    let counts = probe::effect_counts(&probe_db).await;
+    assert_eq!(counts.keys().copied().collect::<BTreeSet<_>>(), completed);
+
+    // Replaying again delivers again, and the inbox makes it a no-op.
+    assert_eq!(replay().await.unwrap(), 5);
+    assert_eq!(run_consumer().await.done, 5);
+    assert!(
+        probe::effect_counts(&probe_db)
+            .await
+            .values()
+            .all(|&c| c == 1)
+    );
+    world.finish().await;
+}
