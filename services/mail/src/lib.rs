@@ -1,0 +1,26 @@
+//! The mail service: the admin API over the shared `mail` schema (see `switchyard_mail`). Every route needs the
+//! `mail:admin` permission.
+//!
+//! - [`query`]: query-string parsing (unknown parameters, bad addresses, dates, limits and cursors are 422s naming
+//!   the parameter) and the opaque keyset cursors.
+//! - [`store`]: the SQL: suppressions with their history, unsuppression (audited in `suppression_removals`), the
+//!   outbound log, daily bounce/complaint counts.
+//! - [`ses`]: the optional SES account-level suppression list sync (SESv2 `DeleteSuppressedDestination`).
+//! - [`http`]: `/v1/suppressions`, `/v1/suppressions/{email}`, `/v1/messages`, `/v1/mail-stats`, OpenAPI.
+//! - [`app`]: state and [`app::Application`] (binds first, so tests use port 0).
+//! - [`cli`]: `mail [serve] | healthcheck | openapi`.
+//! - [`config`]: the environment contract.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod query;
+pub mod ses;
+pub mod store;
+
+pub use app::Application;
+pub use config::Settings;
+
+/// The permission every route requires.
+pub const MAIL_ADMIN: &str = "mail:admin";

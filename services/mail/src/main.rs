@@ -1,0 +1,6 @@
+//! `mail`: see `mail::cli` for the subcommands and `mail::config` for the environment.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    mail::cli::main().await
+}

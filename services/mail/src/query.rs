@@ -1,0 +1,223 @@
+//! Query strings, parsed at the edge: every problem (unknown or repeated parameter, bad address, date, limit or
+//! cursor) becomes one 422 naming each offending parameter, instead of axum's plain-text 400.
+
+use axum::{
+    extract::{FromRequestParts, Query},
+    http::request::Parts,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use chrono::{DateTime, NaiveDate, Utc};
+use switchyard_http::{ApiError, FieldError};
+use switchyard_mail::EmailAddress;
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page a client may ask for.
+pub const MAX_LIMIT: i64 = 200;
+
+/// The raw `name=value` pairs of a query string (percent-decoded). An undecodable query string is a 400.
+#[derive(Debug, Clone, Default)]
+pub struct RawParams(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RawParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("unreadable query string: {e}")))?;
+        Ok(Self(pairs))
+    }
+}
+
+/// Typed access to the parameters, collecting every error; [`Params::finish`] turns them into one 422.
+#[derive(Debug)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    errors: Vec<FieldError>,
+}
+
+impl Params {
+    /// Parameters other than `allowed`, and repeated ones, are errors (a misspelt filter must not silently
+    /// widen a search). Empty values count as absent.
+    pub fn new(RawParams(pairs): RawParams, allowed: &[&str]) -> Self {
+        let mut errors = Vec::new();
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                errors.push(FieldError::new(
+                    name.clone(),
+                    format!("unknown parameter; expected one of: {}", allowed.join(", ")),
+                ));
+            } else if pairs[..i].iter().any(|(n, _)| n == name) {
+                errors.push(FieldError::new(name.clone(), "given more than once"));
+            }
+        }
+        Self { pairs, errors }
+    }
+
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, v)| n == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+    }
+
+    fn error(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// An email address (normalised like every stored address).
+    pub fn address(&mut self, name: &str) -> Option<EmailAddress> {
+        let raw = self.str(name)?.to_owned();
+        EmailAddress::parse(&raw)
+            .map_err(|e| self.error(name, format!("not an email address: {e}")))
+            .ok()
+    }
+
+    /// One of `choices`.
+    pub fn choice(&mut self, name: &str, choices: &[&'static str]) -> Option<&'static str> {
+        let raw = self.str(name)?.to_owned();
+        let found = choices.iter().find(|c| **c == raw).copied();
+        if found.is_none() {
+            self.error(name, format!("must be one of: {}", choices.join(", ")));
+        }
+        found
+    }
+
+    /// An RFC 3339 timestamp (`2026-12-01T10:00:00Z`) or a date (`2026-12-01`, midnight UTC).
+    pub fn since(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        let raw = self.str(name)?.to_owned();
+        let parsed = DateTime::parse_from_rfc3339(&raw)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc())
+            });
+        if parsed.is_none() {
+            self.error(
+                name,
+                "must be an RFC 3339 timestamp (2026-12-01T10:00:00Z) or a date (2026-12-01)",
+            );
+        }
+        parsed
+    }
+
+    /// An integer in `min..=max`, `default` when absent.
+    pub fn int(&mut self, name: &str, default: i64, min: i64, max: i64) -> i64 {
+        let Some(raw) = self.str(name).map(str::to_owned) else {
+            return default;
+        };
+        match raw.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                self.error(name, format!("must be an integer from {min} to {max}"));
+                default
+            }
+        }
+    }
+
+    /// The page size: `limit`, 1..=[`MAX_LIMIT`].
+    pub fn limit(&mut self) -> i64 {
+        self.int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    }
+
+    /// A `cursor` from a previous page's `next_cursor`, decoded by `decode`.
+    pub fn cursor<T>(&mut self, decode: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let raw = self.str("cursor")?.to_owned();
+        let value = B64
+            .decode(raw.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| decode(&s));
+        if value.is_none() {
+            self.error(
+                "cursor",
+                "not a cursor from this API (use next_cursor as given)",
+            );
+        }
+        value
+    }
+
+    /// `Ok` when every parameter was fine, else a 422 naming each bad one.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Unprocessable(self.errors))
+        }
+    }
+}
+
+/// Encodes a cursor (opaque to clients: base64url of `text`).
+pub fn encode_cursor(text: &str) -> String {
+    B64.encode(text.as_bytes())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn params(q: &[(&str, &str)], allowed: &[&str]) -> Params {
+        Params::new(
+            RawParams(
+                q.iter()
+                    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                    .collect(),
+            ),
+            allowed,
+        )
+    }
+
+    fn fields(p: Params) -> Vec<String> {
+        match p.finish() {
+            Err(ApiError::Unprocessable(f)) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_every_bad_parameter() {
+        let mut p = params(
+            &[
+                ("since", "yesterday"),
+                ("limit", "0"),
+                ("nope", "1"),
+                ("email", "x"),
+            ],
+            &["since", "limit", "email"],
+        );
+        assert!(p.since("since").is_none());
+        assert_eq!(p.limit(), DEFAULT_LIMIT);
+        assert!(p.address("email").is_none());
+        assert_eq!(fields(p), ["nope", "since", "limit", "email"]);
+    }
+
+    #[test]
+    fn parses_dates_limits_cursors() {
+        let mut p = params(
+            &[
+                ("since", "2026-12-01"),
+                ("limit", "200"),
+                ("cursor", &encode_cursor("42")),
+            ],
+            &["since", "limit", "cursor"],
+        );
+        assert_eq!(
+            p.since("since").unwrap().to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+        assert_eq!(p.limit(), 200);
+        assert_eq!(p.cursor(|s| s.parse::<i64>().ok()), Some(42));
+        p.finish().unwrap();
+        let mut p = params(&[("limit", "201"), ("limit", "3")], &["limit"]);
+        p.limit();
+        assert_eq!(fields(p), ["limit", "limit"]);
+        let mut p = params(&[("cursor", "!!")], &["cursor"]);
+        assert!(p.cursor(|s| s.parse::<i64>().ok()).is_none());
+        assert_eq!(fields(p), ["cursor"]);
+    }
+}
