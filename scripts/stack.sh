@@ -122,8 +122,26 @@ deps() {
   write_env
 }
 
-# Workers and their health ports; HTTP services join this list as they land.
-WORKERS=(event-archive:9103)
+# name:port — HTTP services serve /healthz on their port, workers on HEALTH_ADDR.
+SERVICES=(identity:8081 tasks:8082 mail:8083)
+WORKERS=(event-archive:9103 mailer:9101 ses-suppressor:9102)
+SES_DOMAIN="${SES_DOMAIN:-switchyard.local}"
+
+resource() { # jq-less lookup in .local/provision.json: resource KIND KEY
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["resources"][sys.argv[2]][sys.argv[3]])' \
+    "$LOCAL/provision.json" "$1" "$2"
+}
+
+start_bin() { # name port env...
+  local name="$1" port="$2"; shift 2
+  local bin="$BIN/$name"
+  if [ ! -x "$bin" ]; then say "skipping $name: not built"; return; fi
+  stop_one "$name"
+  env "$@" nohup "$bin" >"$LOCAL/logs/$name.log" 2>&1 &
+  echo $! >"$LOCAL/pids/$name.pid"
+  wait_port "$port" 60 "$name"
+  printf '  %-16s http://127.0.0.1:%s/healthz   log .local/logs/%s.log\n' "$name" "$port" "$name"
+}
 
 up() {
   deps
@@ -131,22 +149,42 @@ up() {
   source "$LOCAL/env"
   say "building binaries"
   cargo build --quiet --bins
-  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
   say "provisioning topology for environment $SWITCHYARD_ENV"
-  "$bin/yard" provision --json >"$LOCAL/provision.json"
-  "$bin/yard" provision
-  for entry in "${WORKERS[@]}"; do
-    local name="${entry%%:*}" port="${entry##*:}" queue_url
-    queue_url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["resources"]["queue_urls"][sys.argv[2]])' "$LOCAL/provision.json" "$name")"
-    stop_one "$name"
-    QUEUE_URL="$queue_url" HEALTH_ADDR="127.0.0.1:$port" DATABASE_SCHEMA="${name//-/_}" \
-      nohup "$bin/$name" >"$LOCAL/logs/$name.log" 2>&1 &
-    echo $! >"$LOCAL/pids/$name.pid"
-    wait_port "$port" 30 "$name"
-    printf '  %-16s health http://127.0.0.1:%s/healthz  queue %s  log .local/logs/%s.log\n' "$name" "$port" "$queue_url" "$name"
-  done
+  "$BIN/yard" provision --json >"$LOCAL/provision.json"
+  "$BIN/yard" provision
+
+  # SES on the emulator: a verified sending domain whose bounces and complaints go to the ses-feedback topic
+  # (terraform does the same in AWS).
+  "$VENV/bin/python" - "$SES_DOMAIN" "$(resource topic_arns ses-feedback)" <<'PY'
+import os, sys, boto3
+domain, topic = sys.argv[1], sys.argv[2]
+ses = boto3.client("ses", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+ses.verify_domain_identity(Domain=domain)
+for kind in ("Bounce", "Complaint"):
+    ses.set_identity_notification_topic(Identity=domain, NotificationType=kind, SnsTopic=topic)
+PY
+
+  # A signing key for this machine's identity service, made once and kept out of the repository.
+  if [ ! -s "$LOCAL/jwt-signing-keys.json" ]; then
+    (umask 077; "$BIN/identity" gen-key >"$LOCAL/jwt-signing-keys.json")
+  fi
+  local jwt=(JWT_ISSUER=http://127.0.0.1:8081 JWT_AUDIENCE=switchyard-local IDENTITY_URL=http://127.0.0.1:8081
+    CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:5173}")
+  start_bin identity 8081 HTTP_ADDR=127.0.0.1:8081 DATABASE_SCHEMA=identity \
+    TOPIC_ARN="$(resource topic_arns identity-events)" JWT_SIGNING_KEYS="$(cat "$LOCAL/jwt-signing-keys.json")" "${jwt[@]}"
+  start_bin tasks 8082 HTTP_ADDR=127.0.0.1:8082 DATABASE_SCHEMA=tasks \
+    TOPIC_ARN="$(resource topic_arns task-events)" "${jwt[@]}"
+  start_bin mail 8083 HTTP_ADDR=127.0.0.1:8083 DATABASE_SCHEMA=mail "${jwt[@]}"
+  start_bin event-archive 9103 HEALTH_ADDR=127.0.0.1:9103 DATABASE_SCHEMA=event_archive \
+    QUEUE_URL="$(resource queue_urls event-archive)"
+  start_bin ses-suppressor 9102 HEALTH_ADDR=127.0.0.1:9102 DATABASE_SCHEMA=mail \
+    QUEUE_URL="$(resource queue_urls ses-suppressor)"
+  start_bin mailer 9101 HEALTH_ADDR=127.0.0.1:9101 DATABASE_SCHEMA=mail \
+    QUEUE_URL="$(resource queue_urls mailer)" SES_FROM_ADDRESS="noreply@$SES_DOMAIN" SES_API=v2
   printf '  %-16s %s\n' moto "$AWS_ENDPOINT_URL" postgres "$DATABASE_URL" redis "$REDIS_URL"
-  say "stack is up; 'make down' stops what this started"
+  say "stack is up; create an administrator with: source .local/env && $BIN/identity create-admin --email you@example.com"
+  say "'make down' stops what this started"
 }
 
 stop_one() {
@@ -162,7 +200,7 @@ stop_one() {
 }
 
 down() {
-  for entry in "${WORKERS[@]}"; do stop_one "${entry%%:*}"; done
+  for entry in "${SERVICES[@]}" "${WORKERS[@]}"; do stop_one "${entry%%:*}"; done
   stop_one moto
   if [ -f "$LOCAL/pids/redis.pid" ]; then stop_one redis; fi
   if [ -f "$LOCAL/pids/postgres.data" ]; then
