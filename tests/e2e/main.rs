@@ -7,6 +7,7 @@ mod auth;
 mod bus;
 mod consumer;
 mod identity;
+mod mail_api;
 mod mailer;
 mod outage;
 mod processes;

@@ -43,9 +43,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let account: AccountSync = if settings.ses_account_sync {
             let aws = switchyard_core::aws::load().await?;
-            Some(Arc::new(SesAccountSuppression::new(
-                aws_sdk_sesv2::Client::new(&aws),
-            )))
+            Some(Arc::new(SesAccountSuppression::from_sdk(&aws)))
         } else {
             None
         };

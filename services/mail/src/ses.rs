@@ -39,6 +39,11 @@ impl SesAccountSuppression {
     pub fn new(client: aws_sdk_sesv2::Client) -> Self {
         Self { client }
     }
+
+    /// A client from the shared SDK config.
+    pub fn from_sdk(aws: &aws_config::SdkConfig) -> Self {
+        Self::new(aws_sdk_sesv2::Client::new(aws))
+    }
 }
 
 impl AccountSuppressionList for SesAccountSuppression {
