@@ -283,8 +283,22 @@ pub async fn run(opts: &Options) -> anyhow::Result<IdentityReport> {
 
     let healthz_url = format!("{base}/healthz");
     let me_url = format!("{base}/v1/users/me");
-    round(&client, &healthz_url, None, opts.connections, opts.warmup / 2).await;
-    round(&client, &me_url, Some(&token), opts.connections, opts.warmup / 2).await;
+    round(
+        &client,
+        &healthz_url,
+        None,
+        opts.connections,
+        opts.warmup / 2,
+    )
+    .await;
+    round(
+        &client,
+        &me_url,
+        Some(&token),
+        opts.connections,
+        opts.warmup / 2,
+    )
+    .await;
 
     // Sample RSS while the rounds run.
     let peak = Arc::new(std::sync::Mutex::new(0.0f64));

@@ -2,6 +2,7 @@
 //! the same emulator, in interleaved rounds (A B A B ...) so the shared, noisy machine hits both alike. Prints a
 //! table and writes JSON to `<out>/platform.json`. Medians of the rounds are reported.
 
+mod latency;
 mod platform;
 mod stats;
 
@@ -20,13 +21,19 @@ struct Args {
     /// Rounds per contender.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Events timed for the commit -> effect latency.
+    #[arg(long, default_value_t = 100)]
+    latency_samples: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
-    let report = platform::run(args.messages, args.rounds).await?;
+    let mut report = platform::run(args.messages, args.rounds).await?;
+    report
+        .measurements
+        .extend(latency::run(args.latency_samples).await?);
     report.print();
     let path = args.out.join("platform.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
