@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/switchyard-target
 export CARGO_TERM_COLOR ?= never
 LOCAL_ENV := source .local/env
 
-.PHONY: help up down deps test fmt-check clippy test-rust test-infra bench
+.PHONY: help up down deps test fmt-check clippy test-rust test-infra test-js bench
 
 help:
 	@echo "make up     - start moto, Postgres, Redis, provision the topology and run every service and worker"
@@ -41,7 +41,11 @@ test-rust: deps
 test-infra: deps
 	.venv/bin/pytest tests/infra -q
 
-test: fmt-check clippy test-rust test-infra
+test-js: deps
+	cargo build --quiet -p identity -p yard
+	scripts/test-js.sh
+
+test: fmt-check clippy test-rust test-infra test-js
 
 bench: deps
 	@$(LOCAL_ENV); cargo run --quiet --profile bench -p switchyard-bench -- --out target/bench
