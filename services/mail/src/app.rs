@@ -15,6 +15,12 @@ use crate::{
     ses::{AccountSync, SesAccountSuppression},
 };
 
+/// The consumer runtime's migrations (`switchyard_consumer::MIGRATOR`: the `inbox` table the workers create in the
+/// shared schema), embedded from the same files. Not a dependency on switchyard-consumer: that crate's SQS calls
+/// would count as this binary's (the IAM check in tests/infra follows dependencies) though it never makes them.
+pub static CONSUMER_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../crates/consumer/migrations");
+
 /// Shared by every handler (cheap to clone).
 #[derive(Clone)]
 pub struct AppState {
@@ -59,7 +65,7 @@ impl Application {
         db::migrate(
             &pool,
             &settings.db.schema,
-            &[&switchyard_consumer::MIGRATOR, &switchyard_mail::MIGRATOR],
+            &[&CONSUMER_MIGRATOR, &switchyard_mail::MIGRATOR],
         )
         .await?;
         let auth = Auth::from_config(&settings.auth)?;
