@@ -48,4 +48,5 @@ test-js: deps
 test: fmt-check clippy test-rust test-infra test-js
 
 bench: deps
+	cargo build --quiet --profile bench -p identity -p switchyard-bench
 	@$(LOCAL_ENV); cargo run --quiet --profile bench -p switchyard-bench -- --out target/bench

@@ -1,7 +1,8 @@
 //! `make bench`: each platform path measured next to the plain AWS SDK loop it replaces, in the same run against
 //! the same emulator, in interleaved rounds (A B A B ...) so the shared, noisy machine hits both alike. Prints a
-//! table and writes JSON to `<out>/platform.json`. Medians of the rounds are reported.
+//! table and writes JSON to `<out>/platform.json` and `<out>/identity.json`. Medians of the rounds are reported.
 
+mod identity;
 mod latency;
 mod platform;
 mod stats;
@@ -37,6 +38,12 @@ async fn main() -> anyhow::Result<()> {
     report.print();
     let path = args.out.join("platform.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("\nwrote {}", path.display());
+
+    let identity = identity::run(&identity::Options::from_env()?).await?;
+    identity.print();
+    let path = args.out.join("identity.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&identity)?)?;
     println!("\nwrote {}", path.display());
     Ok(())
 }
