@@ -127,6 +127,14 @@ impl KeyCache {
         self.state.read().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Whether `kid` is in the current (possibly stale) set, without fetching.
+    pub fn knows(&self, kid: &str) -> bool {
+        let snap = self.state.read();
+        snap.is_ok_and(|s| {
+            s.keys.contains_key(kid) && s.fetched_at.is_some_and(|at| at.elapsed() < self.max_age)
+        })
+    }
+
     /// The key for `kid`, fetching the set if the `kid` is unknown (rate limited) or the set is old.
     pub async fn get(&self, kid: &str) -> Option<DecodingKey> {
         let snap = self.snapshot();

@@ -1,7 +1,7 @@
 //! Access-token verification. Each check has its own [`Rejection`] so the debug log says why; the client always
 //! gets the same 401.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 
@@ -38,7 +38,15 @@ pub enum Rejection {
 pub struct Verifier {
     keys: KeyCache,
     validation: Validation,
+    leeway: i64,
+    /// Tokens whose signature and static claims were already verified, by their exact text. A signature check
+    /// (Ed25519) costs far more than the rest of a request, and clients send the same token for minutes. On a hit
+    /// only the time claims are re-checked, and the signing `kid` must still be in the key set.
+    verified: std::sync::RwLock<HashMap<String, (String, AccessClaims)>>,
 }
+
+/// Entries in the verified-token cache before it is pruned (a few MiB at most).
+const VERIFIED_CAPACITY: usize = 20_000;
 
 impl Verifier {
     /// `leeway` tolerates clock skew on `exp`/`nbf` between identity and this service.
@@ -51,7 +59,12 @@ impl Verifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = leeway.as_secs();
-        Self { keys, validation }
+        Self {
+            keys,
+            validation,
+            leeway: leeway.as_secs() as i64,
+            verified: Default::default(),
+        }
     }
 
     pub fn keys(&self) -> &KeyCache {
@@ -61,6 +74,9 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLong);
+        }
+        if let Some(claims) = self.cached(token) {
+            return Ok(claims);
         }
         if token.split('.').count() != 3 {
             return Err(Rejection::Segments);
@@ -81,6 +97,34 @@ impl Verifier {
         if data.claims.typ != TOKEN_TYPE_ACCESS {
             return Err(Rejection::NotAccess(data.claims.typ));
         }
+        self.remember(token, kid, &data.claims);
         Ok(data.claims)
     }
+
+    fn cached(&self, token: &str) -> Option<AccessClaims> {
+        let (kid, claims) = self.verified.read().ok()?.get(token).cloned()?;
+        let now = chrono_now();
+        let in_time = claims.exp > now - self.leeway && claims.nbf <= now + self.leeway;
+        (in_time && self.keys.knows(&kid)).then_some(claims)
+    }
+
+    fn remember(&self, token: &str, kid: String, claims: &AccessClaims) {
+        if let Ok(mut map) = self.verified.write() {
+            if map.len() >= VERIFIED_CAPACITY {
+                let now = chrono_now();
+                map.retain(|_, (_, c)| c.exp > now - self.leeway);
+                if map.len() >= VERIFIED_CAPACITY {
+                    map.clear();
+                }
+            }
+            map.insert(token.to_owned(), (kid, claims.clone()));
+        }
+    }
+}
+
+/// Seconds since the epoch.
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

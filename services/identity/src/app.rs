@@ -31,6 +31,8 @@ pub struct AppState {
     pub auth: Auth,
     pub permissions: DbPermissions,
     pub hasher: Hasher,
+    /// Immutable user fields for `/v1/users/me` (see [`crate::profiles`]).
+    pub profiles: Arc<crate::profiles::ProfileCache>,
     pub throttle: LoginThrottle,
     pub tokens: Arc<TokenSettings>,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it, i.e. the ALB).
@@ -112,6 +114,7 @@ impl Application {
             auth,
             permissions,
             hasher,
+            profiles: Default::default(),
             throttle: LoginThrottle::new(redis, settings.throttle.clone()),
             tokens: Arc::new(settings.tokens.clone()),
             trust_forwarded_for: settings.trust_forwarded_for,

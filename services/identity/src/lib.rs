@@ -4,6 +4,7 @@
 //! - [`password`]: argon2id (OWASP parameters) in `spawn_blocking`, bounded, equal cost for unknown users.
 //! - [`keys`]: Ed25519 signing keys from `JWT_SIGNING_KEYS`, the JWKS, `gen-key`/`rotate-key`.
 //! - [`tokens`]: access tokens (EdDSA JWT, claims in `switchyard_auth::AccessClaims`) and opaque refresh tokens.
+//! - [`profiles`]: in-process cache of the immutable user fields for `/v1/users/me`.
 //! - [`store`]: the SQL (users, refresh-token families).
 //! - [`throttle`]: failed-login counters per account and per client address in Redis.
 //! - [`http`]: the API (`/v1/users`, `/v1/sessions`, `/.well-known/jwks.json`, `/internal/...`) and its OpenAPI.
@@ -19,6 +20,7 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod password;
+pub mod profiles;
 pub mod store;
 pub mod throttle;
 pub mod tokens;

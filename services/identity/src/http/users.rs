@@ -24,6 +24,7 @@ use super::internal;
 use crate::{
     app::AppState,
     domain::{DisplayName, EmailAddress, Password, Permission, USERS_ADMIN},
+    profiles::Profile,
     store::{self, StoreError},
 };
 
@@ -165,11 +166,32 @@ pub async fn create_user(
     )
 )]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<User>, ApiError> {
-    let row = store::user(&state.pool, user.user_id)
-        .await
-        .map_err(internal)?
-        .ok_or(ApiError::Unauthorized)?;
-    Ok(Json(User::from(row)))
+    let profile = match state.profiles.get(user.user_id) {
+        Some(p) => p,
+        None => {
+            let row = store::user(&state.pool, user.user_id)
+                .await
+                .map_err(internal)?
+                .ok_or(ApiError::Unauthorized)?;
+            let profile = Profile {
+                id: row.id,
+                email: row.email,
+                display_name: row.display_name,
+                created_at: row.created_at,
+            };
+            state.profiles.put(profile.clone());
+            profile
+        }
+    };
+    // Permissions from the request's AuthUser: current (Redis / Postgres), never from the profile cache.
+    Ok(Json(User {
+        id: profile.id,
+        email: profile.email,
+        display_name: profile.display_name,
+        permissions: user.permissions.permissions.clone(),
+        permissions_version: user.permissions.version,
+        created_at: profile.created_at,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
