@@ -197,6 +197,46 @@ async fn auth_every_bad_token_is_the_same_401_in_identity_and_in_another_service
     world.finish().await;
 }
 
+/// Verified tokens are remembered (the signature is checked once); the time claims are not: a token that passed
+/// is refused, by the very same text, once it has expired (past the leeway).
+#[tokio::test]
+async fn auth_a_token_that_passed_is_refused_once_it_expires() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (service, stop) = protected_service(&id.auth_config()).await;
+    let (user, _) = id.user().await;
+    let (kid, key) = signing_key(&id);
+    let mut short = claims(user, Uuid::now_v7());
+    short["exp"] = json!(chrono::Utc::now().timestamp() + 1);
+    let token = sign(&kid, &key, &short);
+    let urls = [id.at("/v1/users/me"), format!("{service}/v1/whoami")];
+    for url in &urls {
+        for _ in 0..3 {
+            let ok = id.http.get(url).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(ok.status(), 200, "{url} before expiry");
+        }
+    }
+    // exp + leeway (5 s) has to pass; then every place that accepted it refuses it.
+    switchyard_tests::eventually("the expired token refused", Duration::from_secs(30), || {
+        let (http, token, urls) = (&id.http, &token, &urls);
+        async move {
+            for url in urls {
+                let r = http.get(url).bearer_auth(token).send().await.unwrap();
+                if r.status() != 401 {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await;
+    for url in &urls {
+        assert_401(&id.http, url, Some(&token), "expired after it was verified").await;
+    }
+    stop.cancel();
+    world.finish().await;
+}
+
 #[tokio::test]
 async fn auth_revoking_a_permission_takes_effect_on_the_very_next_request() {
     let world = World::new().await;
