@@ -13,7 +13,7 @@ help:
 	@echo "make up     - start moto, Postgres, Redis, provision the topology and run every service and worker"
 	@echo "make down   - stop what make up started"
 	@echo "make test   - fmt, clippy and the full test suite against real moto, Postgres and Redis"
-	@echo "make bench  - benchmarks (table on stdout, JSON under target/bench/)"
+	@echo "make bench  - benchmarks (table on stdout, JSON under target/bench/; BENCH_ARGS=\"--only identity\" for one part)"
 
 up:
 	@scripts/stack.sh up
@@ -48,5 +48,5 @@ test-js: deps
 test: fmt-check clippy test-rust test-infra test-js
 
 bench: deps
-	cargo build --quiet --profile bench -p identity -p switchyard-bench
-	@$(LOCAL_ENV); cargo run --quiet --profile bench -p switchyard-bench -- --out target/bench
+	cargo build --quiet --profile bench -p identity -p tasks -p mail -p event-archive -p mailer -p ses-suppressor -p switchyard-bench
+	@$(LOCAL_ENV); cargo run --quiet --profile bench -p switchyard-bench -- --out target/bench $(BENCH_ARGS)

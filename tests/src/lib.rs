@@ -130,6 +130,13 @@ impl World {
         pool
     }
 
+    /// The schema name for `component`, dropped by [`finish`](Self::finish), for a process that migrates it itself.
+    pub fn claim_schema(&self, component: &str) -> String {
+        let schema = self.schema_name(component);
+        self.schemas.lock().expect("lock").push(schema.clone());
+        schema
+    }
+
     /// Drops this world's schemas (queues and topics carry the unique prefix and are left to the emulator).
     pub async fn finish(self) {
         let schemas = std::mem::take(&mut *self.schemas.lock().expect("lock"));
