@@ -91,9 +91,13 @@ locals {
   # Topics SES publishes to (configuration set event destination): the "ses" publisher in the topology.
   ses_feedback_topics = [for key, t in local.topics : key if contains(t.publishers, "ses")]
 
-  # Sizes: the smallest Fargate size unless overridden (see README, "Task sizes").
+  # Sizes from `make bench` (footprint): every binary peaks far below 512 MiB, so the smallest Fargate size,
+  # except identity, whose argon2id logins are CPU-bound (see README, "Task sizes"). var.task_sizes overrides.
+  measured_task_sizes = {
+    identity = { cpu = 512, memory = 1024 }
+  }
   task_sizes = {
-    for bin in keys(local.binaries) : bin => lookup(var.task_sizes, bin, { cpu = 256, memory = 512 })
+    for bin in keys(local.binaries) : bin => lookup(var.task_sizes, bin, lookup(local.measured_task_sizes, bin, { cpu = 256, memory = 512 }))
   }
   scaling = {
     for bin, b in local.binaries : bin => lookup(var.scaling, bin, b.kind == "service" ? { min = 2, max = 6 } : { min = 1, max = 4 })

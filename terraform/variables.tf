@@ -211,7 +211,7 @@ variable "redis_num_cache_clusters" {
 # --- compute ------------------------------------------------------------------------------------------------------
 
 variable "task_sizes" {
-  description = "Fargate cpu units / memory MiB per binary. Defaults are the smallest Fargate size; the Rust binaries idle at ~10-30 MiB RSS (see README: the benchmark fills in measured numbers)."
+  description = "Fargate cpu units / memory MiB per binary, overriding the defaults measured by make bench: 256/512 for every binary (peak RSS 15-135 MiB), identity 512/1024 for argon2id logins (see README, Task sizes)."
   type = map(object({
     cpu    = number
     memory = number

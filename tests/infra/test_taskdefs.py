@@ -189,10 +189,13 @@ def test_project_rules(binary, tf_binaries):
 
 def test_default_sizes_are_valid_fargate_sizes():
     text = (TERRAFORM / "locals.tf").read_text()
-    m = re.search(r"lookup\(var\.task_sizes, bin, \{ cpu = (\d+), memory = (\d+) \}\)", text)
-    assert m, "locals.tf: default task size not found"
-    cpu, memory = int(m.group(1)), int(m.group(2))
-    assert memory in FARGATE_SIZES[cpu], f"{cpu}/{memory} is not a Fargate size"
+    sizes = re.findall(r"\{ cpu = (\d+), memory = (\d+) \}", text)
+    assert re.search(r"lookup\(var\.task_sizes, bin, lookup\(local\.measured_task_sizes, bin, \{ cpu = \d+", text), (
+        "locals.tf: task sizes must come from var.task_sizes, then the measured sizes, then a default"
+    )
+    assert len(sizes) >= 2, "locals.tf: default and measured task sizes not found"
+    for cpu, memory in sizes:
+        assert int(memory) in FARGATE_SIZES[int(cpu)], f"{cpu}/{memory} is not a Fargate size"
 
 
 def test_rendering_matches_templatefile_semantics():
