@@ -21,11 +21,13 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_tests::{
-    World, database_url, endpoint,
+    World, database_url, endpoint, free_port,
     mail::{feedback_envelopes_for_moto, mail_database, ses_fixture, ses_identity},
     unique,
 };
 use tokio::process::{Child, Command};
+
+use crate::stats::proc_status_mib;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -126,19 +128,6 @@ impl FootprintReport {
     }
 }
 
-/// A field of `/proc/<pid>/status` in MiB (`VmRSS`, `VmHWM`).
-fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// utime + stime of `pid` in seconds. `/proc` counts in USER_HZ ticks, 100 per second on Linux.
 fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -153,12 +142,6 @@ fn cpu_seconds(pid: u32) -> f64 {
         (Some(u), Some(s)) => (u + s) / 100.0,
         _ => 0.0,
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 struct Proc {
@@ -348,7 +331,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
     anyhow::ensure!(keys.status.success(), "identity gen-key failed");
     let keys = String::from_utf8(keys.stdout)?.trim().to_owned();
 
-    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
     let [
         identity_port,
         tasks_port,
@@ -504,7 +487,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
 
     // Idle: every process started, connected and waiting.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle: Vec<f64> = procs.iter().map(|p| status_mib(p.pid, "VmRSS:")).collect();
+    let idle: Vec<f64> = procs
+        .iter()
+        .map(|p| proc_status_mib(p.pid, "VmRSS:"))
+        .collect();
     let cpu_before: Vec<f64> = procs.iter().map(|p| cpu_seconds(p.pid)).collect();
     let started = Instant::now();
 
@@ -633,7 +619,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
             Binary {
                 name: p.name.to_owned(),
                 idle_rss_mib: *idle,
-                peak_rss_mib: status_mib(p.pid, "VmHWM:"),
+                peak_rss_mib: proc_status_mib(p.pid, "VmHWM:"),
                 load_cpu_seconds: cpu,
                 vcpu_share: cpu / load_seconds,
             }

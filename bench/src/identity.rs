@@ -16,7 +16,9 @@ use std::{
 
 use anyhow::Context;
 use serde::Serialize;
-use switchyard_tests::{World, database_url, endpoint, unique};
+use switchyard_tests::{World, database_url, endpoint, free_port, unique};
+
+use crate::stats::{median, percentile, proc_status_mib};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -122,42 +124,15 @@ impl IdentityReport {
     }
 }
 
-/// Resident set size of `pid` in MiB (Linux).
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[i]) / 1000.0
-}
-
 /// One round: `connections` workers issue requests back to back for `duration`.
-/// Returns (requests, errors, sorted latencies in µs).
+/// Returns (requests, errors, latencies in ms, unsorted).
 async fn round(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,
     connections: usize,
     duration: Duration,
-) -> (u64, u64, Vec<u32>) {
+) -> (u64, u64, Vec<f64>) {
     let until = Instant::now() + duration;
     let mut workers = Vec::new();
     for _ in 0..connections {
@@ -181,7 +156,7 @@ async fn round(
                     Err(_) => false,
                 };
                 if ok {
-                    latencies.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    latencies.push(started.elapsed().as_secs_f64() * 1000.0);
                 } else {
                     errors += 1;
                 }
@@ -197,16 +172,7 @@ async fn round(
             errors += e;
         }
     }
-    all.sort_unstable();
     (all.len() as u64, errors, all)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    if xs.is_empty() {
-        return 0.0;
-    }
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
 }
 
 pub async fn run(opts: &Options) -> anyhow::Result<IdentityReport> {
@@ -217,7 +183,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<IdentityReport> {
         .await
         .context("identity gen-key")?;
     anyhow::ensure!(keys.status.success(), "identity gen-key failed");
-    let port = free_port()?;
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let schema = format!("bench_identity_{}", unique());
     let redis_url =
@@ -279,7 +245,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<IdentityReport> {
         .context("access_token")?
         .to_owned();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_idle = rss_mib(pid);
+    let rss_idle = proc_status_mib(pid, "VmRSS:");
 
     let healthz_url = format!("{base}/healthz");
     let me_url = format!("{base}/v1/users/me");
@@ -306,7 +272,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<IdentityReport> {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                let now = rss_mib(pid);
+                let now = proc_status_mib(pid, "VmRSS:");
                 if let Ok(mut p) = peak.lock() {
                     *p = p.max(now);
                 }
@@ -329,10 +295,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<IdentityReport> {
     }
     sampling.abort();
     let rss_loaded = peak.lock().map(|p| *p).unwrap_or_default();
-    h_lat.sort_unstable();
-    m_lat.sort_unstable();
+    h_lat.sort_by(f64::total_cmp);
+    m_lat.sort_by(f64::total_cmp);
 
-    let endpoint = |path: &str, rps: Vec<f64>, lat: &[u32], errors| Endpoint {
+    let endpoint = |path: &str, rps: Vec<f64>, lat: &[f64], errors| Endpoint {
         path: path.to_owned(),
         requests_per_second: median(rps.clone()),
         p50_ms: percentile(lat, 0.50),

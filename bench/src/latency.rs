@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::stats::Extra;
+use crate::stats::{Extra, percentile};
 
 /// Wraps the archive's inbox handler and notes when each event's effect has committed.
 struct Timed {
@@ -40,14 +40,6 @@ impl MessageHandler for Timed {
         }
         outcome
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 fn event() -> CloudEvent {

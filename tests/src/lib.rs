@@ -292,6 +292,14 @@ pub async fn in_flight(world: &World, queue_url: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A 127.0.0.1 port nothing listens on right now (for a child process to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Path of a binary built from another workspace package (cargo builds every workspace binary for
 /// `--workspace` test runs; `CARGO_BIN_EXE_*` only covers this package's own).
 pub fn workspace_bin(name: &str) -> String {

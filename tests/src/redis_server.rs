@@ -3,16 +3,11 @@
 
 use std::time::Duration;
 
+use crate::free_port;
+
 pub struct RedisServer {
     pub port: u16,
     child: Option<tokio::process::Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl RedisServer {
