@@ -1,4 +1,4 @@
-//! The ses-suppressor: every SES fixture in `shared/fixtures/ses` and every other form of feedback, each with its
+//! The ses-suppressor: every SES fixture in `tests/fixtures/ses` and every other form of feedback, each with its
 //! expected decision (handler in-process on a real `mail` schema), then the real binary on the real queue: SNS ->
 //! queue -> suppression, and malformed feedback into the DLQ while the worker keeps going.
 
@@ -63,8 +63,39 @@ async fn every_ses_fixture_gets_its_expected_decision_once() {
             &[("jane@example.com", "bounce")],
         ),
         (
+            "bounce-permanent-no-dsn.json",
+            &[
+                ("jane@example.com", "suppressed"),
+                ("richard@example.com", "suppressed"),
+            ],
+            &[
+                ("jane@example.com", "bounce"),
+                ("richard@example.com", "bounce"),
+            ],
+        ),
+        (
+            "bounce-permanent-suppressed.json",
+            &[("gone@example.com", "suppressed")],
+            &[("gone@example.com", "bounce")],
+        ),
+        (
+            "bounce-permanent-on-account-suppression-list-event.json",
+            &[("listed@example.com", "suppressed")],
+            &[("listed@example.com", "bounce")],
+        ),
+        (
             "bounce-transient-event.json",
             &[("full@example.com", "counted")],
+            &[],
+        ),
+        (
+            "bounce-transient-notification.json",
+            &[("later@example.com", "counted")],
+            &[],
+        ),
+        (
+            "bounce-undetermined.json",
+            &[("unsure@example.com", "recorded")],
             &[],
         ),
         (
@@ -73,13 +104,41 @@ async fn every_ses_fixture_gets_its_expected_decision_once() {
             &[("richard@example.com", "complaint")],
         ),
         (
+            "complaint-no-feedback-report.json",
+            &[("mary@example.com", "suppressed")],
+            &[("mary@example.com", "complaint")],
+        ),
+        (
+            "complaint-event.json",
+            &[("recipient@example.com", "suppressed")],
+            &[("recipient@example.com", "complaint")],
+        ),
+        ("delivery.json", &[], &[]),
+        ("delivery-event.json", &[], &[]),
+        ("delivery-delay-event.json", &[], &[]),
+        ("subscription-succeeded.json", &[], &[]),
+        ("setup-validation.txt", &[], &[]),
+        (
             "sns-envelope-bounce-permanent.json",
             &[("jane@example.com", "suppressed")],
             &[("jane@example.com", "bounce")],
         ),
+        (
+            "sns-envelope-complaint-event.json",
+            &[("recipient@example.com", "suppressed")],
+            &[("recipient@example.com", "complaint")],
+        ),
+        ("sns-envelope-setup-validation.json", &[], &[]),
+        ("sns-subscription-confirmation.json", &[], &[]),
     ];
     let names = ses_fixture_names();
     assert!(!names.is_empty(), "no SES fixtures found");
+    for (name, _, _) in expected {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} is expected here but not in tests/fixtures/ses"
+        );
+    }
     let world = World::new().await;
     for (i, name) in names.iter().enumerate() {
         let (_, want_decisions, want_suppressions) = expected
@@ -100,19 +159,21 @@ async fn every_ses_fixture_gets_its_expected_decision_once() {
             pairs(want_suppressions),
             "{name}"
         );
-        // The decision keeps its reason and the SES JSON (unwrapped from an envelope).
-        let (reason, kind): (String, Option<String>) = sqlx::query_as(
+        // Each decision keeps its reason and the SES JSON (unwrapped from an envelope).
+        let stored: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT reason, coalesce(feedback->>'notificationType', feedback->>'eventType') \
-             FROM feedback_decisions LIMIT 1",
+             FROM feedback_decisions",
         )
-        .fetch_one(&pool)
+        .fetch_all(&pool)
         .await
         .unwrap();
-        assert!(!reason.is_empty(), "{name}");
-        assert!(
-            kind.is_some(),
-            "{name}: stored feedback is the SES notification"
-        );
+        for (reason, kind) in stored {
+            assert!(!reason.is_empty(), "{name}");
+            assert!(
+                kind.is_some(),
+                "{name}: stored feedback is the SES notification"
+            );
+        }
         // Redelivery changes nothing.
         assert_eq!(
             handler.handle(&incoming(&body)).await,
@@ -130,19 +191,21 @@ async fn every_ses_fixture_gets_its_expected_decision_once() {
             "{name} redelivered"
         );
     }
-    // The enveloped and the raw permanent bounce are the same feedback: one decision between them.
+    // An enveloped and a raw body of the same feedback are one decision between them.
     let pool = mail_database(&world, "mail_both").await;
     let handler = plain(&pool);
     for name in [
         "bounce-permanent.json",
         "sns-envelope-bounce-permanent.json",
+        "complaint-event.json",
+        "sns-envelope-complaint-event.json",
     ] {
         assert_eq!(
             handler.handle(&incoming(&ses_fixture(name))).await,
             Outcome::Done
         );
     }
-    assert_eq!(decisions(&pool).await.len(), 1);
+    assert_eq!(decisions(&pool).await.len(), 2);
     world.finish().await;
 }
 

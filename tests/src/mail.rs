@@ -1,5 +1,5 @@
-//! Helpers for the mail tests (`e2e/mailer.rs`, `e2e/suppressor.rs`): the SES fixtures in `shared/`, the shared
-//! `mail` schema, SES identities with a feedback topic on moto, and what moto says it sent.
+//! Helpers for the mail tests (`e2e/mailer.rs`, `e2e/suppressor.rs`): the SES fixtures in `tests/fixtures/ses`, the
+//! shared `mail` schema, SES identities with a feedback topic on moto, and what moto says it sent.
 
 use std::path::PathBuf;
 
@@ -9,24 +9,10 @@ use switchyard_consumer::Incoming;
 
 use crate::{World, endpoint};
 
-/// `shared/fixtures/ses`: `SES_FIXTURES_DIR` if set, else the first `shared/fixtures/ses` beside an ancestor of this
-/// crate (the CI clone has `shared/` beside the repository: `<root>/shared`, `<root>/main/tests`).
+/// `tests/fixtures/ses` in this repository (see its README): found from this crate's manifest directory, never
+/// outside the repository.
 pub fn ses_fixtures_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("SES_FIXTURES_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/fixtures/ses"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "SES fixtures not found: no shared/fixtures/ses beside any ancestor of {} \
-                 (the repository's shared/ directory sits next to the clone); set SES_FIXTURES_DIR to point at it",
-                manifest.display()
-            )
-        })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ses")
 }
 
 /// The text of one fixture file.
@@ -36,13 +22,14 @@ pub fn ses_fixture(name: &str) -> String {
         .unwrap_or_else(|e| panic!("reading SES fixture {}: {e}", path.display()))
 }
 
-/// Every `*.json` fixture's file name, sorted.
+/// Every fixture's file name (`*.json`, `*.txt`), sorted.
 pub fn ses_fixture_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(ses_fixtures_dir())
-        .expect("listing SES fixtures")
+    let dir = ses_fixtures_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("listing SES fixtures in {}: {e}", dir.display()))
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
+        .filter(|n| n.ends_with(".json") || n.ends_with(".txt"))
         .collect();
     names.sort();
     names
