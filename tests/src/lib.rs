@@ -11,6 +11,7 @@ pub mod probe;
 pub mod proxy;
 pub mod redis_server;
 pub mod tasks;
+pub mod tls;
 
 use std::{future::Future, time::Duration};
 

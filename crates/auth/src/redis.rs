@@ -2,6 +2,9 @@
 //!
 //! The process starts (and answers 503 where it must) while Redis is down; the first command after Redis is back
 //! reconnects. Timeouts are short: a hung Redis must turn into a fast fallback, not a queue of stuck requests.
+//!
+//! `rediss://` URLs (ElastiCache with transit encryption) use rustls and verify the server against the system
+//! roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them, e.g. for a Redis with a private CA).
 
 use std::time::Duration;
 
@@ -36,6 +39,7 @@ impl RedisHandle {
         prefix: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, RedisError> {
+        install_crypto_provider();
         Ok(Self {
             client: redis::Client::open(url)?,
             manager: Default::default(),
@@ -76,4 +80,11 @@ impl RedisHandle {
         })??;
         Ok(manager.clone())
     }
+}
+
+/// redis builds its rustls configuration from the process-wide crypto provider, which rustls cannot choose by
+/// itself when more than one is compiled in (ring, and aws-lc-rs through the AWS SDK): without one, the first
+/// `rediss://` connection panics. Installs ring once; a provider installed earlier stays.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

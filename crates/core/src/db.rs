@@ -80,9 +80,7 @@ pub async fn connect(settings: &DbSettings) -> Result<PgPool, DbError> {
         .connect_with(options.clone())
         .await
         .map_err(DbError::Connect)?;
-    bootstrap
-        .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", settings.schema).as_str())
-        .await?;
+    ensure_schema(&bootstrap, &settings.schema).await?;
     bootstrap.close().await;
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
@@ -90,6 +88,22 @@ pub async fn connect(settings: &DbSettings) -> Result<PgPool, DbError> {
         .connect_with(options.options([("search_path", settings.schema.as_str())]))
         .await
         .map_err(DbError::Connect)
+}
+
+/// Creates `schema` unless it exists. Checked first because Postgres checks the CREATE privilege on the database
+/// before `IF NOT EXISTS`: in AWS each role has only CONNECT and owns its schema (the bootstrap task creates it),
+/// so a bare `CREATE SCHEMA IF NOT EXISTS` fails there with "permission denied for database".
+async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), DbError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(pool)
+            .await?;
+    if !exists {
+        pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+            .await?;
+    }
+    Ok(())
 }
 
 /// Runs several migration sets (the platform's outbox/inbox tables, then the binary's own) as one ordered list in
