@@ -272,3 +272,74 @@ async fn identity_serves_jwks_openapi_and_swagger_ui() {
     assert!(ui.text().await.unwrap().contains("swagger"));
     world.finish().await;
 }
+
+/// Behind the ALB (`TRUSTED_PROXY_HOPS=1`) the client's address is the `X-Forwarded-For` entry the ALB appended,
+/// the last one; whatever the client wrote before it is ignored. So an attacker can neither get someone else
+/// throttled by naming their address, nor escape the per-address limit by naming a new address each time — and
+/// clients are not lumped together under the ALB's own address.
+#[tokio::test]
+async fn identity_behind_the_alb_throttles_the_address_the_alb_saw_not_what_the_client_claims() {
+    const N: u32 = 3;
+    let world = World::new().await;
+    let id = TestIdentity::spawn_with(
+        &world,
+        IdentityOptions {
+            throttle: ThrottleSettings {
+                max_per_account: 100,
+                max_per_address: N,
+                window: Duration::from_secs(60),
+            },
+            trusted_proxy_hops: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let attacker = "198.51.100.66";
+    let victim = "203.0.113.7";
+    let login = |email: String, password: String, xff: String| {
+        id.http
+            .post(id.at("/v1/sessions"))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    let (_, victim_email, victim_password) = id.signup().await;
+
+    // N failures from the attacker, each claiming another address, the first one the victim's.
+    for i in 0..N {
+        let claimed = if i == 0 {
+            victim.to_owned()
+        } else {
+            format!("192.0.2.{i}")
+        };
+        let r = login(
+            format!("nobody-{i}@example.com"),
+            "wrong password!".into(),
+            format!("{claimed}, {attacker}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // The attacker's address is throttled, whatever it claims now (and even without claiming anything).
+    for xff in [format!("192.0.2.200, {attacker}"), attacker.to_owned()] {
+        let r = login(
+            "nobody-else@example.com".into(),
+            "wrong password!".into(),
+            xff,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 429, "spoofed entries must not reset the limit");
+    }
+    // The victim, whose address the attacker named, is not.
+    let r = login(victim_email, victim_password, victim.to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        201,
+        "a spoofed entry must not lock out its owner"
+    );
+    world.finish().await;
+}

@@ -6,6 +6,7 @@ mod archive;
 mod auth;
 mod bus;
 mod consumer;
+mod contract;
 mod deploy;
 mod identity;
 mod mail_api;

@@ -28,6 +28,8 @@ pub fn redis_url() -> String {
 pub struct IdentityOptions {
     pub redis_url: String,
     pub throttle: identity::throttle::ThrottleSettings,
+    /// `TRUSTED_PROXY_HOPS` (0: the TCP peer is the client; 1: behind the ALB).
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for IdentityOptions {
@@ -35,6 +37,7 @@ impl Default for IdentityOptions {
         Self {
             redis_url: redis_url(),
             throttle: Default::default(),
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -94,7 +97,7 @@ impl TestIdentity {
                 refresh_ttl: Duration::from_secs(3600),
             },
             throttle: options.throttle,
-            trust_forwarded_for: false,
+            trusted_proxy_hops: options.trusted_proxy_hops,
             hash_concurrency: 2,
             auth,
         };

@@ -7,6 +7,7 @@
 
 pub mod identity;
 pub mod mail;
+pub mod pg_server;
 pub mod probe;
 pub mod proxy;
 pub mod redis_server;

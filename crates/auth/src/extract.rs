@@ -9,7 +9,7 @@ use axum::{
     extract::{FromRef, FromRequestParts},
     http::{header, request::Parts},
 };
-use switchyard_core::config::{self, ConfigError};
+use switchyard_core::config::{self, ConfigError, Var};
 use switchyard_http::ApiError;
 use uuid::Uuid;
 
@@ -20,6 +20,51 @@ use crate::{
     redis::RedisHandle,
     verify::{Rejection, Verifier},
 };
+
+pub const IDENTITY_URL: Var = Var::new(
+    "IDENTITY_URL",
+    "identity's internal base URL (JWKS, permission refills), e.g. http://127.0.0.1:8081",
+)
+.example("http://identity.internal:8080");
+pub const JWT_ISSUER: Var = Var::new(
+    "JWT_ISSUER",
+    "the iss of access tokens, e.g. https://api.example.com",
+)
+.example("https://api.example.com");
+pub const JWT_AUDIENCE: Var =
+    Var::new("JWT_AUDIENCE", "the aud of access tokens, e.g. switchyard").example("switchyard");
+pub const REDIS_URL: Var = Var::new(
+    "REDIS_URL",
+    "Redis (permission cache, login throttle): redis://127.0.0.1:6379, or rediss://:AUTH@host:6379 for TLS",
+)
+.secret()
+.example("rediss://:secret@redis.internal:6379");
+pub const REDIS_KEY_PREFIX: Var = Var::new(
+    "REDIS_KEY_PREFIX",
+    "prefix of every Redis key, so environments or tests can share one Redis",
+)
+.example("env:");
+pub const JWKS_MIN_REFRESH_SECONDS: Var = Var::new(
+    "JWKS_MIN_REFRESH_SECONDS",
+    "least time between JWKS fetches caused by unknown key ids",
+)
+.example("30");
+pub const JWKS_MAX_AGE_SECONDS: Var = Var::new(
+    "JWKS_MAX_AGE_SECONDS",
+    "known keys are re-fetched after this age",
+)
+.example("300");
+pub const JWT_LEEWAY_SECONDS: Var =
+    Var::new("JWT_LEEWAY_SECONDS", "tolerated clock skew for exp/nbf").example("5");
+pub const AUTH_FALLBACK_PER_SECOND: Var = Var::new(
+    "AUTH_FALLBACK_PER_SECOND",
+    "while Redis fails: permission look-ups per second sent to identity (the rest get 503)",
+)
+.example("50");
+pub const REDIS_TIMEOUT_MS: Var =
+    Var::new("REDIS_TIMEOUT_MS", "connect and command timeout for Redis").example("250");
+pub const PERMISSIONS_TTL_SECONDS: Var =
+    Var::new("PERMISSIONS_TTL_SECONDS", "TTL of permission cache entries").example("900");
 
 /// Settings of the shared auth layer.
 #[derive(Debug, Clone)]
@@ -51,10 +96,7 @@ impl AuthConfig {
     /// `AUTH_FALLBACK_PER_SECOND` (50), `REDIS_TIMEOUT_MS` (250), `PERMISSIONS_TTL_SECONDS` (900).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            identity_url: config::required(
-                "IDENTITY_URL",
-                "identity's internal base URL, e.g. http://127.0.0.1:8081",
-            )?,
+            identity_url: config::required(&IDENTITY_URL)?,
             ..Self::from_env_for_identity()?
         })
     }
@@ -63,22 +105,16 @@ impl AuthConfig {
     pub fn from_env_for_identity() -> Result<Self, ConfigError> {
         Ok(Self {
             identity_url: String::new(),
-            issuer: config::required(
-                "JWT_ISSUER",
-                "the iss of access tokens, e.g. https://identity.switchyard.local",
-            )?,
-            audience: config::required(
-                "JWT_AUDIENCE",
-                "the aud of access tokens, e.g. switchyard",
-            )?,
-            redis_url: config::required("REDIS_URL", "e.g. redis://127.0.0.1:6379")?,
-            redis_key_prefix: config::optional("REDIS_KEY_PREFIX").unwrap_or_default(),
-            jwks_min_refresh: config::seconds("JWKS_MIN_REFRESH_SECONDS", Duration::from_secs(30))?,
-            jwks_max_age: config::seconds("JWKS_MAX_AGE_SECONDS", Duration::from_secs(300))?,
-            leeway: config::seconds("JWT_LEEWAY_SECONDS", Duration::from_secs(5))?,
-            fallback_per_second: config::parsed("AUTH_FALLBACK_PER_SECOND", 50)?,
-            redis_timeout: Duration::from_millis(config::parsed("REDIS_TIMEOUT_MS", 250)?),
-            permissions_ttl: config::seconds("PERMISSIONS_TTL_SECONDS", Duration::from_secs(900))?,
+            issuer: config::required(&JWT_ISSUER)?,
+            audience: config::required(&JWT_AUDIENCE)?,
+            redis_url: config::required(&REDIS_URL)?,
+            redis_key_prefix: config::optional(&REDIS_KEY_PREFIX)?.unwrap_or_default(),
+            jwks_min_refresh: config::seconds(&JWKS_MIN_REFRESH_SECONDS, Duration::from_secs(30))?,
+            jwks_max_age: config::seconds(&JWKS_MAX_AGE_SECONDS, Duration::from_secs(300))?,
+            leeway: config::seconds(&JWT_LEEWAY_SECONDS, Duration::from_secs(5))?,
+            fallback_per_second: config::parsed(&AUTH_FALLBACK_PER_SECOND, 50)?,
+            redis_timeout: Duration::from_millis(config::parsed(&REDIS_TIMEOUT_MS, 250)?),
+            permissions_ttl: config::seconds(&PERMISSIONS_TTL_SECONDS, Duration::from_secs(900))?,
         })
     }
 

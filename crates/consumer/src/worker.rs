@@ -11,7 +11,7 @@ use anyhow::Context;
 use aws_config::SdkConfig;
 use sqlx::{PgPool, migrate::Migrator};
 use switchyard_core::{
-    config::{self, ConfigError},
+    config::{self, ConfigError, Var},
     db::{self, DbSettings},
     health, shutdown, telemetry,
 };
@@ -37,34 +37,63 @@ pub struct WorkerSettings {
     pub health_addr: SocketAddr,
 }
 
-const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:9000";
+const DEFAULT_HEALTH_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9000);
+
+pub const QUEUE_URL: Var = Var::new(
+    "QUEUE_URL",
+    "the URL of this worker's SQS queue (yard provision prints it)",
+)
+.example("https://sqs.eu-west-1.amazonaws.com/123456789012/prod-worker");
+pub const HEALTH_ADDR: Var = Var::new(
+    "HEALTH_ADDR",
+    "where /healthz listens (the healthcheck subcommand probes it)",
+)
+.example("127.0.0.1:9000");
+pub const MAX_IN_FLIGHT: Var = Var::new("MAX_IN_FLIGHT", "messages handled at once").example("20");
+pub const VISIBILITY_TIMEOUT_SECONDS: Var = Var::new(
+    "VISIBILITY_TIMEOUT_SECONDS",
+    "visibility timeout of received messages (extended by the heartbeat while a handler runs)",
+)
+.example("30");
+pub const WAIT_TIME_SECONDS: Var =
+    Var::new("WAIT_TIME_SECONDS", "long-poll wait, at most 20").example("20");
+pub const SHUTDOWN_DEADLINE_SECONDS: Var = Var::new(
+    "SHUTDOWN_DEADLINE_SECONDS",
+    "on SIGTERM, time to finish in-flight messages (keep ECS stopTimeout above it)",
+)
+.example("25");
 
 impl WorkerSettings {
     pub fn from_env(spec: &WorkerSpec) -> Result<Self, ConfigError> {
-        let queue_url = config::required(
-            "QUEUE_URL",
-            "the URL of this worker's SQS queue (yard provision prints it)",
-        )?;
+        let queue_url = config::required(&QUEUE_URL)?;
         let mut consumer = ConsumerConfig::new(queue_url).with_visibility(config::seconds(
-            "VISIBILITY_TIMEOUT_SECONDS",
+            &VISIBILITY_TIMEOUT_SECONDS,
             Duration::from_secs(30),
         )?);
-        consumer.max_in_flight = config::parsed("MAX_IN_FLIGHT", 20usize)?;
-        consumer.wait_time = config::seconds("WAIT_TIME_SECONDS", Duration::from_secs(20))?
+        consumer.max_in_flight = config::parsed(&MAX_IN_FLIGHT, 20usize)?;
+        consumer.wait_time = config::seconds(&WAIT_TIME_SECONDS, Duration::from_secs(20))?
             .min(Duration::from_secs(20));
         consumer.shutdown_deadline =
-            config::seconds("SHUTDOWN_DEADLINE_SECONDS", Duration::from_secs(25))?;
+            config::seconds(&SHUTDOWN_DEADLINE_SECONDS, Duration::from_secs(25))?;
         Ok(Self {
             db: DbSettings::from_env(spec.schema)?,
             consumer,
-            health_addr: config::parsed(
-                "HEALTH_ADDR",
-                DEFAULT_HEALTH_ADDR
-                    .parse()
-                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9000))),
-            )?,
+            health_addr: config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR)?,
         })
     }
+}
+
+/// What a worker reads at start, for its [`switchyard_core::contract::Binary`]: telemetry, the runtime's settings, the AWS SDK's,
+/// then the worker's own (`own`, e.g. its `Settings::from_env`).
+pub fn read_env(
+    spec: &WorkerSpec,
+    own: impl FnOnce() -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    telemetry::pretty_from_env()?;
+    WorkerSettings::from_env(spec)?;
+    switchyard_core::aws::read_env()?;
+    own()
 }
 
 /// Entry point: `<worker>` runs it, `<worker> healthcheck` probes a running one (exit 0 when healthy).
@@ -75,9 +104,13 @@ where
 {
     telemetry::init(spec.name);
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        let addr =
-            config::optional("HEALTH_ADDR").unwrap_or_else(|| DEFAULT_HEALTH_ADDR.to_owned());
-        return health::check(&addr).await;
+        return match config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR) {
+            Ok(addr) => health::check(&addr.to_string()).await,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
     }
     match run(spec, build).await {
         Ok(()) => ExitCode::SUCCESS,

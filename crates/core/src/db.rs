@@ -12,7 +12,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Var};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -42,17 +42,28 @@ pub struct DbSettings {
     pub max_connections: u32,
 }
 
+pub const DATABASE_URL: Var = Var::new(
+    "DATABASE_URL",
+    "the Postgres URL, e.g. postgres://postgres@127.0.0.1:5432/switchyard (in AWS: sslmode=verify-full with \
+     sslrootcert, from Secrets Manager)",
+)
+.secret()
+.example("postgres://app:secret@127.0.0.1:5432/switchyard");
+pub const DATABASE_SCHEMA: Var = Var::new(
+    "DATABASE_SCHEMA",
+    "the Postgres schema the binary owns (search_path); default: the binary's own",
+)
+.example("t_contract");
+pub const DATABASE_MAX_CONNECTIONS: Var =
+    Var::new("DATABASE_MAX_CONNECTIONS", "size of the connection pool").example("10");
+
 impl DbSettings {
     /// From `DATABASE_URL`, `DATABASE_SCHEMA` (default: the binary's own schema) and `DATABASE_MAX_CONNECTIONS`.
     pub fn from_env(default_schema: &str) -> Result<Self, ConfigError> {
         Ok(Self {
-            url: SecretString::from(config::required(
-                "DATABASE_URL",
-                "the Postgres URL, e.g. postgres://postgres@127.0.0.1:5432/switchyard",
-            )?),
-            schema: config::optional("DATABASE_SCHEMA")
-                .unwrap_or_else(|| default_schema.to_owned()),
-            max_connections: config::parsed("DATABASE_MAX_CONNECTIONS", 10)?,
+            url: SecretString::from(config::required(&DATABASE_URL)?),
+            schema: config::string(&DATABASE_SCHEMA, default_schema)?,
+            max_connections: config::parsed(&DATABASE_MAX_CONNECTIONS, 10)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! What every Switchyard binary shares, each in its own room:
 //!
-//! - [`config`]: reading environment variables with errors that name the variable to set.
+//! - [`config`]: reading declared environment variables ([`config::Var`]) with errors that name the variable to set.
+//! - [`contract`]: every variable each binary reads, discovered from those readers (`env-contract.json`).
 //! - [`telemetry`]: JSON `tracing` logs (one line per event, span fields included).
 //! - [`trace`]: W3C trace context (`traceparent`), carried from an HTTP request through the outbox and SNS into
 //!   the consumer's spans, so one trace id follows an event across processes.
@@ -11,6 +12,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod health;
 pub mod shutdown;

@@ -3,11 +3,39 @@
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global subscriber. `LOG_FORMAT=pretty` gives human-readable lines for local work.
-/// Safe to call twice (the second call is a no-op), so tests can call it freely.
+use crate::config::{self, ConfigError, Var};
+
+pub const RUST_LOG: Var = Var::new(
+    "RUST_LOG",
+    "log filter (tracing EnvFilter syntax), default info",
+)
+.example("info");
+pub const LOG_FORMAT: Var = Var::new(
+    "LOG_FORMAT",
+    "json (default: one JSON object per line) or pretty (human-readable, for local work)",
+)
+.example("json");
+
+/// Whether logs are human-readable (`LOG_FORMAT=pretty`) rather than JSON.
+pub fn pretty_from_env() -> Result<bool, ConfigError> {
+    config::external(&RUST_LOG);
+    match config::string(&LOG_FORMAT, "json")?.trim() {
+        "json" => Ok(false),
+        "pretty" => Ok(true),
+        other => Err(ConfigError::Invalid {
+            name: LOG_FORMAT.name.to_owned(),
+            value: other.to_owned(),
+            reason: "expected json or pretty".into(),
+        }),
+    }
+}
+
+/// Installs the global subscriber. `LOG_FORMAT=pretty` gives human-readable lines for local work (an invalid
+/// value logs JSON and says so). Safe to call twice (the second call is a no-op), so tests can call it freely.
 pub fn init(service: &'static str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let pretty = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "pretty");
+    let format = pretty_from_env();
+    let pretty = format.as_ref().is_ok_and(|p| *p);
     let result = if pretty {
         tracing_subscriber::registry()
             .with(filter)
@@ -27,6 +55,9 @@ pub fn init(service: &'static str) {
     };
     if result.is_ok() {
         tracing::debug!(service, "telemetry initialised");
+    }
+    if let Err(error) = format {
+        tracing::warn!(%error, "logging JSON");
     }
 }
 

@@ -13,7 +13,7 @@ use axum::{
     routing::get,
 };
 use switchyard_core::{
-    config::{self, ConfigError},
+    config::{self, ConfigError, Var},
     trace::TRACEPARENT,
 };
 use tokio::net::TcpListener;
@@ -23,6 +23,19 @@ use crate::problem::ApiError;
 
 /// Default request body limit: generous for JSON APIs, small enough that nobody streams megabytes at us.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+pub const HTTP_ADDR: Var = Var::new(
+    "HTTP_ADDR",
+    "address to listen on; 0.0.0.0:8080 in ECS (the container port)",
+)
+.example("127.0.0.1:8080");
+pub const CORS_ALLOWED_ORIGINS: Var = Var::new(
+    "CORS_ALLOWED_ORIGINS",
+    "comma-separated browser origins allowed to call (https://app.example.com), or *; unset = none",
+)
+.example("https://app.example.com");
+pub const HTTP_BODY_LIMIT_BYTES: Var =
+    Var::new("HTTP_BODY_LIMIT_BYTES", "largest request body accepted").example("65536");
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -37,12 +50,12 @@ pub struct HttpSettings {
 impl HttpSettings {
     /// Reads `HTTP_ADDR` (default `default_addr`), `CORS_ALLOWED_ORIGINS`, `HTTP_BODY_LIMIT_BYTES`.
     pub fn from_env(default_addr: SocketAddr) -> Result<Self, ConfigError> {
-        let origins = config::optional("CORS_ALLOWED_ORIGINS").unwrap_or_default();
+        let origins = config::optional(&CORS_ALLOWED_ORIGINS)?.unwrap_or_default();
         let mut settings = Self {
-            addr: config::parsed("HTTP_ADDR", default_addr)?,
+            addr: config::parsed(&HTTP_ADDR, default_addr)?,
             cors_allowed_origins: Vec::new(),
             cors_any_origin: false,
-            body_limit: config::parsed("HTTP_BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
+            body_limit: config::parsed(&HTTP_BODY_LIMIT_BYTES, DEFAULT_BODY_LIMIT)?,
         };
         for origin in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             if origin == "*" {
@@ -59,7 +72,7 @@ impl HttpSettings {
                 Some(v) => settings.cors_allowed_origins.push(v),
                 None => {
                     return Err(ConfigError::Invalid {
-                        name: "CORS_ALLOWED_ORIGINS".into(),
+                        name: CORS_ALLOWED_ORIGINS.name.into(),
                         value: origins.clone(),
                         reason: format!(
                             "{origin:?} is not an origin like https://app.example.com (scheme://host[:port], no path)"
@@ -142,7 +155,7 @@ pub async fn serve(
 /// The `healthcheck` subcommand of an HTTP service: GET `/healthz` on `HTTP_ADDR` (a wildcard address is probed on
 /// 127.0.0.1), exit 0 only on 200.
 pub async fn healthcheck(default_addr: SocketAddr) -> ExitCode {
-    let addr = match config::parsed("HTTP_ADDR", default_addr) {
+    let addr = match config::parsed(&HTTP_ADDR, default_addr) {
         Ok(a) => a,
         Err(_) => return ExitCode::FAILURE,
     };

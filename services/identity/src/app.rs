@@ -35,8 +35,8 @@ pub struct AppState {
     pub profiles: Arc<crate::profiles::ProfileCache>,
     pub throttle: LoginThrottle,
     pub tokens: Arc<TokenSettings>,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it, i.e. the ALB).
-    pub trust_forwarded_for: bool,
+    /// Proxies in front that append the client address to `X-Forwarded-For` (see [`crate::http::ClientAddr`]).
+    pub trusted_proxy_hops: usize,
 }
 
 impl FromRef<AppState> for Auth {
@@ -117,7 +117,7 @@ impl Application {
             profiles: Default::default(),
             throttle: LoginThrottle::new(redis, settings.throttle.clone()),
             tokens: Arc::new(settings.tokens.clone()),
-            trust_forwarded_for: settings.trust_forwarded_for,
+            trusted_proxy_hops: settings.trusted_proxy_hops,
         };
         let router = crate::http::router(state, &settings.http);
         let relay = Relay::new(

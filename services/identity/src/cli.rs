@@ -1,7 +1,8 @@
 //! The command line. Without a subcommand (or with `serve`) the service runs.
 //!
 //! - `identity healthcheck`: GET `/healthz` on `HTTP_ADDR`; exit 0 when healthy (ECS container health check).
-//! - `identity gen-key`: prints a new `JWT_SIGNING_KEYS` value (one fresh Ed25519 key).
+//! - `identity gen-key [--out FILE]`: prints a new `JWT_SIGNING_KEYS` value (one fresh Ed25519 key), or writes it to
+//!   FILE (mode 0600) unless FILE exists — docker-compose's init step, read back through `JWT_SIGNING_KEYS_FILE`.
 //! - `identity rotate-key < current.json`: prints the key set with a new signing key added (old keys kept).
 //! - `identity create-admin --email a@b.c [--display-name Admin]`: creates a user holding `users:admin`. The
 //!   password comes from `ADMIN_PASSWORD` or the first line of stdin; there is no default. Needs `DATABASE_URL`
@@ -39,7 +40,11 @@ pub enum Command {
     /// Probe a running instance's /healthz on HTTP_ADDR.
     Healthcheck,
     /// Print a new JWT_SIGNING_KEYS value.
-    GenKey,
+    GenKey {
+        /// Write it to this file (mode 0600) instead, unless the file exists (then keep it).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Read a JWT_SIGNING_KEYS value on stdin, print it with a new signing key added.
     RotateKey,
     /// Create a user with the users:admin permission (password from ADMIN_PASSWORD or stdin).
@@ -63,7 +68,11 @@ pub async fn main() -> ExitCode {
         Command::Healthcheck => {
             return switchyard_http::healthcheck(crate::config::DEFAULT_HTTP_ADDR).await;
         }
-        Command::GenKey => print_json(keys::generate()),
+        Command::GenKey { out: None } => print_json(keys::generate()),
+        Command::GenKey { out: Some(path) } => {
+            telemetry::init_cli();
+            write_new_key(&path)
+        }
         Command::RotateKey => {
             telemetry::init_cli();
             rotate_key()
@@ -108,6 +117,29 @@ fn print_json<T: serde::Serialize, E: std::error::Error + Send + Sync + 'static>
     Ok(())
 }
 
+/// `gen-key --out`: a key set in a new file only its owner can read; an existing file is kept (restarts keep the
+/// key, so issued tokens stay valid).
+fn write_new_key(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+
+    if path.exists() {
+        eprintln!("{} exists; keeping it", path.display());
+        return Ok(());
+    }
+    let json = serde_json::to_string(&keys::generate()?)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(json.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote a new signing key set to {}", path.display());
+    Ok(())
+}
+
 fn rotate_key() -> anyhow::Result<()> {
     let mut input = String::new();
     std::io::stdin()
@@ -118,11 +150,17 @@ fn rotate_key() -> anyhow::Result<()> {
     print_json(keys::rotate(file))
 }
 
+const ADMIN_PASSWORD: config::Var = config::Var::new(
+    "ADMIN_PASSWORD",
+    "create-admin: the administrator's password (otherwise the first line of stdin)",
+)
+.secret();
+
 async fn create_admin(email: &str, display_name: &str) -> anyhow::Result<()> {
     let email = EmailAddress::parse(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
     let name =
         DisplayName::parse(display_name).map_err(|m| anyhow::anyhow!("--display-name {m}"))?;
-    let raw = match config::optional("ADMIN_PASSWORD") {
+    let raw = match config::optional(&ADMIN_PASSWORD)? {
         Some(p) => p,
         None => {
             let mut line = String::new();

@@ -6,11 +6,11 @@
 //! | `DATABASE_URL`, `DATABASE_SCHEMA` | –, `identity` | |
 //! | `REDIS_URL`, `REDIS_KEY_PREFIX` | –, empty | |
 //! | `TOPIC_ARN` | – | the identity-events topic |
-//! | `JWT_SIGNING_KEYS` | – | secret; `identity gen-key` prints one |
+//! | `JWT_SIGNING_KEYS` (or `JWT_SIGNING_KEYS_FILE`) | – | secret; `identity gen-key` prints one |
 //! | `JWT_ISSUER`, `JWT_AUDIENCE` | – | |
 //! | `ACCESS_TOKEN_TTL_SECONDS`, `REFRESH_TOKEN_TTL_SECONDS` | 900, 2592000 | |
 //! | `LOGIN_MAX_FAILURES_PER_ACCOUNT`, `LOGIN_MAX_FAILURES_PER_ADDRESS`, `LOGIN_THROTTLE_WINDOW_SECONDS` | 5, 50, 900 | |
-//! | `TRUST_X_FORWARDED_FOR` | false | true behind the ALB (client address = last X-Forwarded-For entry) |
+//! | `TRUSTED_PROXY_HOPS` | 0 | proxies in front that append to X-Forwarded-For: 1 behind the ALB (see [`crate::http::ClientAddr`]) |
 //! | `PASSWORD_HASH_CONCURRENCY` | number of CPUs | |
 //! | `CORS_ALLOWED_ORIGINS`, `HTTP_BODY_LIMIT_BYTES` | | see switchyard-http |
 //! | `PERMISSIONS_TTL_SECONDS`, `REDIS_TIMEOUT_MS`, `JWT_LEEWAY_SECONDS` | 900, 250, 5 | see switchyard-auth |
@@ -20,7 +20,7 @@ use std::{net::SocketAddr, time::Duration};
 use secrecy::SecretString;
 use switchyard_auth::AuthConfig;
 use switchyard_core::{
-    config::{self, ConfigError},
+    config::{self, ConfigError, Var},
     db::DbSettings,
 };
 use switchyard_http::HttpSettings;
@@ -29,6 +29,45 @@ use crate::{throttle::ThrottleSettings, tokens::TokenSettings};
 
 pub const DEFAULT_HTTP_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
+
+pub const TOPIC_ARN: Var = Var::new("TOPIC_ARN", "the ARN of the identity-events SNS topic")
+    .example("arn:aws:sns:eu-west-1:123456789012:prod-identity-events");
+pub const JWT_SIGNING_KEYS: Var = Var::new(
+    "JWT_SIGNING_KEYS",
+    "the signing keys as JSON (secret); `identity gen-key` prints a new one",
+)
+.secret()
+.example(r#"{"signing_kid":"k-example","keys":[]}"#);
+pub const ACCESS_TOKEN_TTL_SECONDS: Var =
+    Var::new("ACCESS_TOKEN_TTL_SECONDS", "lifetime of access tokens").example("900");
+pub const REFRESH_TOKEN_TTL_SECONDS: Var =
+    Var::new("REFRESH_TOKEN_TTL_SECONDS", "lifetime of refresh tokens").example("2592000");
+pub const LOGIN_MAX_FAILURES_PER_ACCOUNT: Var = Var::new(
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+    "failed logins per account within the window before 429",
+)
+.example("5");
+pub const LOGIN_MAX_FAILURES_PER_ADDRESS: Var = Var::new(
+    "LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "failed logins per client address within the window before 429",
+)
+.example("50");
+pub const LOGIN_THROTTLE_WINDOW_SECONDS: Var = Var::new(
+    "LOGIN_THROTTLE_WINDOW_SECONDS",
+    "the login throttle's window",
+)
+.example("900");
+pub const TRUSTED_PROXY_HOPS: Var = Var::new(
+    "TRUSTED_PROXY_HOPS",
+    "proxies in front of identity that append the client address to X-Forwarded-For (1 behind the ALB, 2 with \
+     CloudFront before the ALB); 0 = the TCP peer is the client",
+)
+.example("1");
+pub const PASSWORD_HASH_CONCURRENCY: Var = Var::new(
+    "PASSWORD_HASH_CONCURRENCY",
+    "argon2id hashes computed at once (19 MiB each); default: the number of CPUs",
+)
+.example("2");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,7 +78,8 @@ pub struct Settings {
     pub signing_keys: SecretString,
     pub tokens: TokenSettings,
     pub throttle: ThrottleSettings,
-    pub trust_forwarded_for: bool,
+    /// Proxies in front that append to `X-Forwarded-For` (`TRUSTED_PROXY_HOPS`; 0: use the TCP peer).
+    pub trusted_proxy_hops: usize,
     pub hash_concurrency: usize,
 }
 
@@ -49,30 +89,25 @@ impl Settings {
         Ok(Self {
             http: HttpSettings::from_env(DEFAULT_HTTP_ADDR)?,
             db: DbSettings::from_env("identity")?,
-            topic_arn: config::required("TOPIC_ARN", "the ARN of the identity-events SNS topic")?,
-            signing_keys: SecretString::from(config::required(
-                "JWT_SIGNING_KEYS",
-                "the signing keys as JSON (secret); `identity gen-key` prints a new one",
-            )?),
+            topic_arn: config::required(&TOPIC_ARN)?,
+            signing_keys: SecretString::from(config::required(&JWT_SIGNING_KEYS)?),
             tokens: TokenSettings {
                 issuer: auth.issuer.clone(),
                 audience: auth.audience.clone(),
-                access_ttl: config::seconds("ACCESS_TOKEN_TTL_SECONDS", Duration::from_secs(900))?,
+                access_ttl: config::seconds(&ACCESS_TOKEN_TTL_SECONDS, Duration::from_secs(900))?,
                 refresh_ttl: config::seconds(
-                    "REFRESH_TOKEN_TTL_SECONDS",
+                    &REFRESH_TOKEN_TTL_SECONDS,
                     Duration::from_secs(30 * 24 * 3600),
                 )?,
             },
             throttle: ThrottleSettings {
-                max_per_account: config::parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
-                max_per_address: config::parsed("LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
-                window: config::seconds("LOGIN_THROTTLE_WINDOW_SECONDS", Duration::from_secs(900))?,
+                max_per_account: config::parsed(&LOGIN_MAX_FAILURES_PER_ACCOUNT, 5)?,
+                max_per_address: config::parsed(&LOGIN_MAX_FAILURES_PER_ADDRESS, 50)?,
+                window: config::seconds(&LOGIN_THROTTLE_WINDOW_SECONDS, Duration::from_secs(900))?,
             },
-            trust_forwarded_for: config::flag("TRUST_X_FORWARDED_FOR", false)?,
-            hash_concurrency: config::parsed(
-                "PASSWORD_HASH_CONCURRENCY",
-                default_hash_concurrency(),
-            )?,
+            trusted_proxy_hops: config::parsed(&TRUSTED_PROXY_HOPS, 0)?,
+            hash_concurrency: config::parsed_optional(&PASSWORD_HASH_CONCURRENCY)?
+                .unwrap_or_else(default_hash_concurrency),
             auth,
         })
     }
@@ -80,4 +115,12 @@ impl Settings {
 
 pub fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// What `identity serve` reads at start (see [`switchyard_core::contract`]).
+pub fn read_env() -> Result<(), ConfigError> {
+    switchyard_core::telemetry::pretty_from_env()?;
+    Settings::from_env()?;
+    switchyard_core::aws::read_env()?;
+    Ok(())
 }

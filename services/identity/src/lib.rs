@@ -28,5 +28,11 @@ pub mod tokens;
 pub use app::Application;
 pub use config::Settings;
 
+/// What `identity serve` reads (the deploy contract, `env-contract.json`).
+pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::contract::Binary {
+    name: "identity",
+    read: config::read_env,
+};
+
 /// The identity schema's tables (run after the outbox's: `db::migrate(.., &[&switchyard_outbox::MIGRATOR, &MIGRATOR])`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -14,13 +14,20 @@ use std::net::SocketAddr;
 
 use switchyard_auth::AuthConfig;
 use switchyard_core::{
-    config::{self, ConfigError},
+    config::{self, ConfigError, Var},
     db::DbSettings,
 };
 use switchyard_http::HttpSettings;
 
 pub const DEFAULT_HTTP_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8083);
+
+pub const SES_ACCOUNT_SUPPRESSION_SYNC: Var = Var::new(
+    "SES_ACCOUNT_SUPPRESSION_SYNC",
+    "unsuppressing also removes the address from the SES account-level suppression list (on in AWS, where the \
+     configuration set uses that list)",
+)
+.example("true");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,7 +44,17 @@ impl Settings {
             http: HttpSettings::from_env(DEFAULT_HTTP_ADDR)?,
             db: DbSettings::from_env(switchyard_mail::SCHEMA)?,
             auth: AuthConfig::from_env()?,
-            ses_account_sync: config::flag("SES_ACCOUNT_SUPPRESSION_SYNC", false)?,
+            ses_account_sync: config::flag(&SES_ACCOUNT_SUPPRESSION_SYNC, false)?,
         })
     }
+}
+
+/// What `mail serve` reads at start (see [`switchyard_core::contract`]); the AWS variables are read when the sync
+/// is on.
+pub fn read_env() -> Result<(), ConfigError> {
+    switchyard_core::telemetry::pretty_from_env()?;
+    if Settings::from_env()?.ses_account_sync {
+        switchyard_core::aws::read_env()?;
+    }
+    Ok(())
 }

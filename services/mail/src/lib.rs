@@ -22,5 +22,11 @@ pub mod store;
 pub use app::Application;
 pub use config::Settings;
 
+/// What `mail` reads (the deploy contract, `env-contract.json`).
+pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::contract::Binary {
+    name: "mail",
+    read: config::read_env,
+};
+
 /// The permission every route requires.
 pub const MAIL_ADMIN: &str = "mail:admin";

@@ -8,12 +8,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use switchyard_auth::AuthConfig;
 use switchyard_core::{
-    config::{self, ConfigError},
+    config::{self, ConfigError, Var},
     db::DbSettings,
 };
 use switchyard_http::HttpSettings;
 
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8082);
+
+pub const TOPIC_ARN: Var = Var::new("TOPIC_ARN", "the ARN of the task-events SNS topic")
+    .example("arn:aws:sns:eu-west-1:123456789012:prod-task-events");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -29,7 +32,15 @@ impl Settings {
             http: HttpSettings::from_env(DEFAULT_HTTP_ADDR)?,
             db: DbSettings::from_env("tasks")?,
             auth: AuthConfig::from_env()?,
-            topic_arn: config::required("TOPIC_ARN", "the ARN of the task-events SNS topic")?,
+            topic_arn: config::required(&TOPIC_ARN)?,
         })
     }
+}
+
+/// What `tasks` reads at start (see [`switchyard_core::contract`]).
+pub fn read_env() -> Result<(), ConfigError> {
+    switchyard_core::telemetry::pretty_from_env()?;
+    Settings::from_env()?;
+    switchyard_core::aws::read_env()?;
+    Ok(())
 }

@@ -26,6 +26,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Settings;
 
+/// What `tasks` reads (the deploy contract, `env-contract.json`).
+pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::contract::Binary {
+    name: "tasks",
+    read: config::read_env,
+};
+
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// A built, bound, migrated tasks service, not yet serving.

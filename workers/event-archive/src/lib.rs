@@ -16,6 +16,12 @@ pub const SPEC: WorkerSpec = WorkerSpec {
     migrations: &[&MIGRATOR],
 };
 
+/// What the event archive reads (the deploy contract, `env-contract.json`): the worker runtime's variables only.
+pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::contract::Binary {
+    name: "event-archive",
+    read: || switchyard_consumer::worker::read_env(&SPEC, || Ok(())),
+};
+
 /// Archives each event in the inbox's transaction.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Archive;

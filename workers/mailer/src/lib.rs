@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_consumer::worker::WorkerSpec;
-use switchyard_core::config::{self, ConfigError};
+use switchyard_core::config::{self, ConfigError, Var};
 use switchyard_mail::EmailAddress;
 
 pub use handler::Mailer;
@@ -69,6 +69,27 @@ pub const SPEC: WorkerSpec = WorkerSpec {
     schema: switchyard_mail::SCHEMA,
     migrations: &[&switchyard_mail::MIGRATOR],
 };
+
+pub const SES_FROM_ADDRESS: Var = Var::new(
+    "SES_FROM_ADDRESS",
+    "the sender address, a verified SES identity, e.g. Switchyard <noreply@example.com>",
+)
+.example("Switchyard <no-reply@example.com>");
+pub const SES_CONFIGURATION_SET: Var = Var::new(
+    "SES_CONFIGURATION_SET",
+    "SES configuration set of every send (feedback routing, TLS policy, account suppression); unset = none",
+)
+.example("prod-mail");
+pub const SES_API: Var = Var::new(
+    "SES_API",
+    "v2 (SESv2 SendEmail) or v1 (SES SendEmail, for emulators without SESv2)",
+)
+.example("v2");
+pub const SEND_LEASE_SECONDS: Var = Var::new(
+    "SEND_LEASE_SECONDS",
+    "a send claimed longer ago than this is presumed abandoned (marked unknown, never resent)",
+)
+.example("60");
 
 /// The mailer's own configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,22 +103,19 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let from = config::required(
-            "SES_FROM_ADDRESS",
-            "the sender address, a verified SES identity, e.g. Switchyard <noreply@example.com>",
-        )?;
+        let from = config::required(&SES_FROM_ADDRESS)?;
         if let Err(error) = EmailAddress::parse(&from) {
             return Err(ConfigError::Invalid {
-                name: "SES_FROM_ADDRESS".into(),
+                name: SES_FROM_ADDRESS.name.into(),
                 value: from,
                 reason: error.to_string(),
             });
         }
-        let send_lease = config::seconds("SEND_LEASE_SECONDS", Duration::from_secs(60))?;
+        let send_lease = config::seconds(&SEND_LEASE_SECONDS, Duration::from_secs(60))?;
         let min = ses::SEND_TIMEOUT + Duration::from_secs(10);
         if send_lease < min {
             return Err(ConfigError::Invalid {
-                name: "SEND_LEASE_SECONDS".into(),
+                name: SEND_LEASE_SECONDS.name.into(),
                 value: send_lease.as_secs().to_string(),
                 reason: format!(
                     "must be at least {} s (the send timeout plus a margin)",
@@ -107,12 +125,18 @@ impl Settings {
         }
         Ok(Self {
             from,
-            configuration_set: config::optional("SES_CONFIGURATION_SET"),
-            api: config::parsed("SES_API", SesApi::V2)?,
+            configuration_set: config::optional(&SES_CONFIGURATION_SET)?,
+            api: config::parsed(&SES_API, SesApi::V2)?,
             send_lease,
         })
     }
 }
+
+/// What the mailer reads (the deploy contract, `env-contract.json`).
+pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::contract::Binary {
+    name: "mailer",
+    read: || switchyard_consumer::worker::read_env(&SPEC, || Settings::from_env().map(drop)),
+};
 
 /// Builds the handler from the environment (the binary's `main`).
 pub fn build(pool: &sqlx::PgPool, aws: &aws_config::SdkConfig) -> anyhow::Result<Mailer> {

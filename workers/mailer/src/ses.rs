@@ -31,6 +31,12 @@ impl SesApi {
     }
 }
 
+impl std::fmt::Display for SesApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for SesApi {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

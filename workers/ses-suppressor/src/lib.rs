@@ -30,7 +30,7 @@ pub mod policy;
 pub mod store;
 
 use switchyard_consumer::worker::WorkerSpec;
-use switchyard_core::config::{self, ConfigError};
+use switchyard_core::config::{self, ConfigError, Var};
 
 pub use account::{AccountSuppressionList, SesAccountSuppression, SyncError};
 pub use handler::Suppressor;
@@ -42,6 +42,17 @@ pub const SPEC: WorkerSpec = WorkerSpec {
     schema: switchyard_mail::SCHEMA,
     migrations: &[&switchyard_mail::MIGRATOR],
 };
+
+pub const SNS_TOPIC_ALLOWLIST: Var = Var::new(
+    "SNS_TOPIC_ALLOWLIST",
+    "comma-separated TopicArns whose SNS envelopes are accepted; empty accepts any",
+)
+.example("arn:aws:sns:eu-west-1:123456789012:prod-ses-feedback");
+pub const SES_ACCOUNT_SUPPRESSION: Var = Var::new(
+    "SES_ACCOUNT_SUPPRESSION",
+    "also put each new suppression on the SES account-level suppression list (SESv2 PutSuppressedDestination)",
+)
+.example("true");
 
 /// The suppressor's own configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,12 +68,18 @@ impl Settings {
         Ok(Self {
             policy: Policy::from_env()?,
             topic_allowlist: TopicAllowlist::parse(
-                &config::optional("SNS_TOPIC_ALLOWLIST").unwrap_or_default(),
+                &config::optional(&SNS_TOPIC_ALLOWLIST)?.unwrap_or_default(),
             ),
-            account_suppression: config::flag("SES_ACCOUNT_SUPPRESSION", false)?,
+            account_suppression: config::flag(&SES_ACCOUNT_SUPPRESSION, false)?,
         })
     }
 }
+
+/// What the ses-suppressor reads (the deploy contract, `env-contract.json`).
+pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::contract::Binary {
+    name: "ses-suppressor",
+    read: || switchyard_consumer::worker::read_env(&SPEC, || Settings::from_env().map(drop)),
+};
 
 /// Builds the handler from the environment (the binary's `main`).
 pub fn build(pool: &sqlx::PgPool, aws: &aws_config::SdkConfig) -> anyhow::Result<Suppressor> {

@@ -1,7 +1,7 @@
 //! The suppression policy: what each kind of feedback does to a recipient. Pure, so every rule is unit-tested.
 
 use chrono::Duration;
-use switchyard_core::config::{self, ConfigError};
+use switchyard_core::config::{self, ConfigError, Var};
 use switchyard_mail::SuppressionReason;
 
 use crate::feedback::BounceType;
@@ -34,21 +34,41 @@ impl Default for Policy {
     }
 }
 
+pub const SUPPRESS_PERMANENT_BOUNCES: Var = Var::new(
+    "SUPPRESS_PERMANENT_BOUNCES",
+    "a permanent bounce suppresses the address",
+)
+.example("true");
+pub const SUPPRESS_COMPLAINTS: Var =
+    Var::new("SUPPRESS_COMPLAINTS", "a complaint suppresses the address").example("true");
+pub const SUPPRESS_UNDETERMINED_BOUNCES: Var = Var::new(
+    "SUPPRESS_UNDETERMINED_BOUNCES",
+    "an undetermined bounce suppresses the address (otherwise recorded only)",
+)
+.example("false");
+pub const SOFT_BOUNCE_THRESHOLD: Var = Var::new(
+    "SOFT_BOUNCE_THRESHOLD",
+    "transient bounces within the window that suppress (0: never)",
+)
+.example("3");
+pub const SOFT_BOUNCE_WINDOW_DAYS: Var = Var::new(
+    "SOFT_BOUNCE_WINDOW_DAYS",
+    "the window of SOFT_BOUNCE_THRESHOLD",
+)
+.example("7");
+
 impl Policy {
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
-        let days: u32 = config::parsed("SOFT_BOUNCE_WINDOW_DAYS", 7)?;
+        let days: u32 = config::parsed(&SOFT_BOUNCE_WINDOW_DAYS, 7)?;
         Ok(Self {
-            suppress_permanent: config::flag("SUPPRESS_PERMANENT_BOUNCES", d.suppress_permanent)?,
-            suppress_complaints: config::flag("SUPPRESS_COMPLAINTS", d.suppress_complaints)?,
+            suppress_permanent: config::flag(&SUPPRESS_PERMANENT_BOUNCES, d.suppress_permanent)?,
+            suppress_complaints: config::flag(&SUPPRESS_COMPLAINTS, d.suppress_complaints)?,
             suppress_undetermined: config::flag(
-                "SUPPRESS_UNDETERMINED_BOUNCES",
+                &SUPPRESS_UNDETERMINED_BOUNCES,
                 d.suppress_undetermined,
             )?,
-            soft_bounce_threshold: config::parsed(
-                "SOFT_BOUNCE_THRESHOLD",
-                d.soft_bounce_threshold,
-            )?,
+            soft_bounce_threshold: config::parsed(&SOFT_BOUNCE_THRESHOLD, d.soft_bounce_threshold)?,
             soft_bounce_window: Duration::days(i64::from(days)),
         })
     }

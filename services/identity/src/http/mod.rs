@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::{
     Router,
     extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
+    http::{HeaderMap, request::Parts},
 };
 use switchyard_http::{ApiError, HttpSettings, openapi::BearerAuth, problem::Problem};
 use utoipa::OpenApi;
@@ -69,8 +69,8 @@ pub(crate) fn internal(error: impl Into<anyhow::Error>) -> ApiError {
     ApiError::Internal(error.into())
 }
 
-/// The client's address, for throttling: the TCP peer, or (with `TRUST_X_FORWARDED_FOR`, behind the ALB) the last
-/// `X-Forwarded-For` entry — the one the ALB appended; entries before it are client-controlled.
+/// The client's address, for throttling: the TCP peer, or, behind `TRUSTED_PROXY_HOPS` proxies, the address the
+/// outermost trusted proxy saw (see [`forwarded_client`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -81,26 +81,123 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.trust_forwarded_for
-            && let Some(ip) = parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .next_back()
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(Self(ip));
-        }
-        parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| Self(addr.ip()))
-            .ok_or_else(|| {
-                internal(anyhow::anyhow!(
-                    "no peer address (serve without connect info?)"
-                ))
-            })
+            .map(|ConnectInfo(addr)| addr.ip());
+        if state.trusted_proxy_hops > 0 {
+            match forwarded_client(&parts.headers, state.trusted_proxy_hops) {
+                Some(ip) => return Ok(Self(ip)),
+                // A trusted proxy always appends: without the header this request did not come through it.
+                None => tracing::warn!(
+                    ?peer,
+                    "no usable X-Forwarded-For entry from a trusted proxy; throttling by the peer address"
+                ),
+            }
+        }
+        peer.map(Self).ok_or_else(|| {
+            internal(anyhow::anyhow!(
+                "no peer address (serve without connect info?)"
+            ))
+        })
+    }
+}
+
+/// The client's address from `X-Forwarded-For` behind `hops` trusted proxies (the ALB is one).
+///
+/// Each proxy appends the address of the peer it received the request from, so the right-most `hops` entries were
+/// written by trusted proxies and the `hops`-th from the right is the address the outermost one saw: the client.
+/// Everything left of it came from the client and proves nothing (an attacker can put any address there, to blame
+/// someone else or to look like a new client each time). With fewer entries than `hops` every entry came from a
+/// proxy and the left-most is taken. Several header lines count as one comma-separated list. `None` when `hops` is
+/// 0, the header is absent, or the chosen entry is not an address (`ip` or `ip:port`).
+pub fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
+    if hops == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let chosen = entries.get(entries.len().saturating_sub(hops))?;
+    chosen
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| chosen.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::forwarded_client;
+
+    fn xff(lines: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", HeaderValue::from_str(line).unwrap());
+        }
+        headers
+    }
+
+    fn client(lines: &[&str], hops: usize) -> Option<String> {
+        forwarded_client(&xff(lines), hops).map(|ip| ip.to_string())
+    }
+
+    #[test]
+    fn behind_the_alb_the_last_entry_is_the_client() {
+        assert_eq!(client(&["203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        // Whatever the client sent comes first; the ALB's entry is the last.
+        assert_eq!(
+            client(&["10.0.0.1, 198.51.100.2, 203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            client(&["10.0.0.1", "203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7"),
+            "several header lines are one list"
+        );
+    }
+
+    #[test]
+    fn with_two_proxies_the_second_entry_from_the_right() {
+        // client -> CloudFront (appends the client) -> ALB (appends CloudFront's edge address)
+        assert_eq!(
+            client(&["6.6.6.6, 203.0.113.7, 130.176.0.1"], 2).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            client(&["203.0.113.7"], 2).as_deref(),
+            Some("203.0.113.7"),
+            "fewer entries than hops: all came from proxies"
+        );
+    }
+
+    #[test]
+    fn ports_ipv6_and_garbage() {
+        assert_eq!(
+            client(&["203.0.113.7:4711"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(client(&["2001:db8::1"], 1).as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            client(&["[2001:db8::1]:443"], 1).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(client(&["203.0.113.7, not-an-ip"], 1), None);
+        // A garbage entry on the client's side is irrelevant.
+        assert_eq!(
+            client(&["not-an-ip, 203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(client(&[], 1), None);
+        assert_eq!(
+            client(&["203.0.113.7"], 0),
+            None,
+            "no trusted proxy: never trust the header"
+        );
     }
 }
