@@ -22,8 +22,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # Runtime: glibc + libgcc + CA certificates, no shell, no package manager, no build tools; uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /
+# The RDS certificate authorities: in AWS, DATABASE_URL verifies the database server against them
+# (sslmode=verify-full&sslrootcert=/etc/ssl/certs/rds-global-bundle.pem, terraform/modules/data). The system roots
+# above (ca-certificates) verify everything else: ElastiCache (rediss://), the AWS APIs.
+ADD --chmod=0444 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 USER 65532:65532
-# Fits readonlyRootFilesystem: the binaries write nothing but stdout (ECS mounts a tmpfs-like volume on /tmp).
+# Fits readonlyRootFilesystem: the binaries write nothing but stdout (ECS mounts a tmpfs-like volume on /tmp;
+# docker-compose keeps identity's generated signing key in a volume on /home/nonroot, owned by this user).
 ENV RUST_LOG=info
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

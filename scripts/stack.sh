@@ -155,15 +155,8 @@ up() {
   "$BIN/yard" provision
 
   # SES on the emulator: a verified sending domain whose bounces and complaints go to the ses-feedback topic
-  # (terraform does the same in AWS).
-  "$VENV/bin/python" - "$SES_DOMAIN" "$(resource topic_arns ses-feedback)" <<'PY'
-import os, sys, boto3
-domain, topic = sys.argv[1], sys.argv[2]
-ses = boto3.client("ses", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-ses.verify_domain_identity(Domain=domain)
-for kind in ("Bounce", "Complaint"):
-    ses.set_identity_notification_topic(Identity=domain, NotificationType=kind, SnsTopic=topic)
-PY
+  # (terraform does the same in AWS; docker-compose runs the same script).
+  "$VENV/bin/python" "$ROOT/scripts/ses-local.py" "$SES_DOMAIN" "$(resource topic_arns ses-feedback)"
 
   # A signing key for this machine's identity service, made once and kept out of the repository.
   if [ ! -s "$LOCAL/jwt-signing-keys.json" ]; then

@@ -132,31 +132,31 @@ locals {
   # tests/infra renders the JSON files with the same names.
   taskdef_vars = {
     for bin, b in local.binaries : bin => {
-      family                       = "${var.environment}-${bin}"
-      image                        = local.images[bin]
-      execution_role_arn           = module.iam[bin].execution_role_arn
-      task_role_arn                = module.iam[bin].task_role_arn
-      cpu                          = tostring(local.task_sizes[bin].cpu)
-      memory                       = tostring(local.task_sizes[bin].memory)
-      cpu_architecture             = var.cpu_architecture
-      log_group                    = local.log_groups[bin]
-      aws_region                   = var.region
-      environment                  = var.environment
-      rust_log                     = var.rust_log
-      database_schema              = b.schema
-      database_url_secret_arn      = module.data.database_url_secret_arns[bin]
-      redis_url_secret_arn         = module.data.redis_url_secret_arn
-      cors_allowed_origins         = join(",", var.cors_allowed_origins)
-      jwt_issuer                   = local.jwt_issuer
-      jwt_audience                 = var.jwt_audience
-      jwt_signing_keys_secret_arn  = aws_secretsmanager_secret.jwt_signing_keys.arn
-      identity_url                 = "http://${local.identity_provider}.${aws_service_discovery_private_dns_namespace.this.name}:${local.service_port}"
-      topic_arn                    = length(local.topics_published_by[bin]) > 0 ? module.messaging.topic_arns[local.topics_published_by[bin][0]] : ""
-      queue_url                    = length(local.queues_consumed_by[bin]) > 0 ? module.messaging.queue_urls[local.queues_consumed_by[bin][0]] : ""
-      ses_from_address             = local.ses_from_address
-      ses_configuration_set        = module.ses.configuration_set_name
-      ses_feedback_topic_arns      = join(",", [for t in local.ses_feedback_topics : module.messaging.topic_arns[t]])
-      ses_account_suppression_sync = tostring(var.ses_account_suppression_sync)
+      family                      = "${var.environment}-${bin}"
+      image                       = local.images[bin]
+      execution_role_arn          = module.iam[bin].execution_role_arn
+      task_role_arn               = module.iam[bin].task_role_arn
+      cpu                         = tostring(local.task_sizes[bin].cpu)
+      memory                      = tostring(local.task_sizes[bin].memory)
+      cpu_architecture            = var.cpu_architecture
+      log_group                   = local.log_groups[bin]
+      aws_region                  = var.region
+      rust_log                    = var.rust_log
+      database_schema             = b.schema
+      database_url_secret_arn     = module.data.database_url_secret_arns[b.schema]
+      redis_url_secret_arn        = module.data.redis_url_secret_arn
+      cors_allowed_origins        = join(",", var.cors_allowed_origins)
+      jwt_issuer                  = local.jwt_issuer
+      jwt_audience                = var.jwt_audience
+      jwt_signing_keys_secret_arn = aws_secretsmanager_secret.jwt_signing_keys.arn
+      identity_url                = "http://${local.identity_provider}.${aws_service_discovery_private_dns_namespace.this.name}:${local.service_port}"
+      topic_arn                   = length(local.topics_published_by[bin]) > 0 ? module.messaging.topic_arns[local.topics_published_by[bin][0]] : ""
+      queue_url                   = length(local.queues_consumed_by[bin]) > 0 ? module.messaging.queue_urls[local.queues_consumed_by[bin][0]] : ""
+      ses_from_address            = local.ses_from_address
+      ses_configuration_set       = module.ses.configuration_set_name
+      ses_feedback_topic_arns     = join(",", [for t in local.ses_feedback_topics : module.messaging.topic_arns[t]])
+      ses_account_suppression     = tostring(var.ses_account_suppression)
+      trusted_proxy_hops          = tostring(var.trusted_proxy_hops)
     }
   }
 

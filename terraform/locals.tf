@@ -30,6 +30,9 @@ locals {
 
   # The deploy contract: every binary, where its code lives, and how it is exposed. The directory holds the
   # binary's aws-actions.json (the AWS actions its code calls), which terraform turns into its task role.
+  # `schema` is the Postgres schema (and role) the binary uses: the code's default DATABASE_SCHEMA
+  # (env-contract.json; tests/infra checks both). mailer and ses-suppressor share the mail service's schema:
+  # the suppressor writes the suppression list the mailer reads and the mail service administers.
   binaries = {
     identity = {
       kind           = "service"
@@ -55,14 +58,14 @@ locals {
     mailer = {
       kind           = "worker"
       dir            = "workers/mailer"
-      schema         = "mailer"
+      schema         = "mail"
       paths          = []
       route_priority = 0
     }
     ses-suppressor = {
       kind           = "worker"
       dir            = "workers/ses-suppressor"
-      schema         = "ses_suppressor"
+      schema         = "mail"
       paths          = []
       route_priority = 0
     }
@@ -76,7 +79,9 @@ locals {
   }
 
   services = { for bin, b in local.binaries : bin => b if b.kind == "service" }
-  workers  = { for bin, b in local.binaries : bin => b if b.kind == "worker" }
+  # One Postgres role per schema, shared by the binaries that use that schema.
+  database_roles = toset([for b in local.binaries : b.schema])
+  workers        = { for bin, b in local.binaries : bin => b if b.kind == "worker" }
 
   # Binary that serves the JWKS and the /internal/* permission endpoints to the other services.
   identity_provider = "identity"

@@ -34,6 +34,7 @@ module "ses" {
 
   configuration_set_name = local.ses_configuration_set_name
   domain                 = var.ses_domain
+  account_suppression    = var.ses_account_suppression
   feedback_topic_arns    = [for t in local.ses_feedback_topics : module.messaging.topic_arns[t]]
   route53_zone_id        = var.route53_zone_id
 
@@ -50,7 +51,7 @@ module "data" {
   subnet_ids = module.network.private_subnet_ids
 
   kms_key_arn                     = aws_kms_key.main.arn
-  database_users                  = { for bin, b in local.binaries : bin => b.schema }
+  database_roles                  = local.database_roles
   db_client_security_group_ids    = { for bin in keys(local.binaries) : bin => aws_security_group.task[bin].id }
   redis_client_security_group_ids = { for bin in keys(local.services) : bin => aws_security_group.task[bin].id }
 

@@ -34,7 +34,7 @@ output "db_master_secret_arn" {
 }
 
 output "db_bootstrap_command" {
-  description = "Creates/updates one Postgres role + schema per binary. Run after the first apply and after password changes."
+  description = "Creates/updates one Postgres role + schema per schema (binaries sharing a schema share its role). Run before the services start (README step 4) and after password changes."
   value = join(" ", [
     "aws ecs run-task --region ${var.region} --cluster ${aws_ecs_cluster.this.name} --launch-type FARGATE",
     "--task-definition ${module.data.bootstrap_task_definition_arn}",

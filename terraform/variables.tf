@@ -90,6 +90,17 @@ variable "rust_log" {
   default     = "info"
 }
 
+variable "trusted_proxy_hops" {
+  description = "TRUSTED_PROXY_HOPS of identity: proxies that append the client address to X-Forwarded-For before the request reaches it. 1 = the ALB (default); 2 with CloudFront in front of the ALB (then let only CloudFront reach the ALB). Login throttling counts failures per client address taken from there."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trusted_proxy_hops >= 1 && floor(var.trusted_proxy_hops) == var.trusted_proxy_hops
+    error_message = "trusted_proxy_hops must be a whole number >= 1: the ALB itself appends to X-Forwarded-For."
+  }
+}
+
 variable "alb_deletion_protection" {
   description = "Deletion protection of the ALB. Set to false before `terraform destroy`."
   type        = bool
@@ -115,10 +126,10 @@ variable "ses_from_address" {
   default     = null
 }
 
-variable "ses_account_suppression_sync" {
-  description = "SES_ACCOUNT_SUPPRESSION_SYNC for mail and ses-suppressor: mirror suppressions into the SES account-level suppression list."
+variable "ses_account_suppression" {
+  description = "Use the SES account-level suppression list (SES adds hard bounces and complaints to it) and keep it in step with the application's list: the mail service removes unsuppressed addresses from it (SES_ACCOUNT_SUPPRESSION_SYNC), the ses-suppressor adds its own suppressions (SES_ACCOUNT_SUPPRESSION). false: the configuration set does not use the account list and the application's list is the only one."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # --- network ------------------------------------------------------------------------------------------------------
@@ -137,6 +148,13 @@ variable "nat_gateway_count" {
   validation {
     condition     = contains([0, 1, 2], var.nat_gateway_count)
     error_message = "nat_gateway_count must be 0, 1 or 2."
+  }
+
+  # Without a NAT gateway the private subnets reach AWS only through interface endpoints: with neither, no task
+  # could pull its image, read its secrets or call SQS/SNS/SES (every one would fail to start).
+  validation {
+    condition     = var.nat_gateway_count > 0 || var.enable_vpc_endpoints
+    error_message = "nat_gateway_count = 0 needs enable_vpc_endpoints = true (the tasks' only way to the AWS APIs); set nat_gateway_count >= 1 or enable the endpoints."
   }
 }
 

@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.6.0"
+  # 1.9: variable validations may refer to other variables (nat_gateway_count / enable_vpc_endpoints).
+  required_version = ">= 1.9.0"
 
   required_providers {
     aws = {

@@ -9,7 +9,7 @@ from botocore.loaders import Loader
 from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
-from _infra import PLACEHOLDER, ROOT, TASKDEFS, TERRAFORM
+from _infra import PLACEHOLDER, TASKDEFS, TERRAFORM, render, taskdef_var_names
 
 # Fargate task sizes: cpu units => allowed memory (MiB) for the small sizes this project uses.
 FARGATE_SIZES = {
@@ -19,82 +19,13 @@ FARGATE_SIZES = {
     2048: set(range(4096, 16385, 1024)),
 }
 
-# The deploy contract (see the issue): variables every binary reads, split into plain and secret.
-CONTRACT = {
-    "all": {"env": {"SWITCHYARD_ENV", "RUST_LOG", "AWS_REGION", "DATABASE_SCHEMA"}, "secrets": {"DATABASE_URL"}},
-    "service": {"env": {"HTTP_ADDR", "CORS_ALLOWED_ORIGINS"}, "secrets": {"REDIS_URL"}},
-    "worker": {"env": {"QUEUE_URL", "HEALTH_ADDR", "SHUTDOWN_DEADLINE_SECONDS"}, "secrets": set()},
-    "identity": {"env": {"TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE"}, "secrets": {"JWT_SIGNING_KEYS"}},
-    "tasks": {"env": {"TOPIC_ARN", "IDENTITY_URL", "JWT_ISSUER", "JWT_AUDIENCE"}, "secrets": set()},
-    "mail": {"env": {"IDENTITY_URL", "JWT_ISSUER", "JWT_AUDIENCE", "SES_ACCOUNT_SUPPRESSION_SYNC"}, "secrets": set()},
-    "mailer": {"env": {"SES_FROM_ADDRESS", "SES_CONFIGURATION_SET", "SES_API"}, "secrets": set()},
-    "ses-suppressor": {
-        "env": {"SES_ACCOUNT_SUPPRESSION_SYNC", "SNS_VERIFY_SIGNATURES", "SNS_TOPIC_ARN_ALLOWLIST"},
-        "secrets": set(),
-    },
-    "event-archive": {"env": set(), "secrets": set()},
-}
+# Values the task definitions must use whatever the deployment (the rest of the contract: test_contract.py).
 FIXED_VALUES = {
     "HTTP_ADDR": "0.0.0.0:8080",
     "HEALTH_ADDR": "127.0.0.1:9000",
     "SES_API": "v2",
-    "SNS_VERIFY_SIGNATURES": "false",
 }
 SECRET_NAME = re.compile(r"(^(DATABASE|REDIS)_URL$)|KEY|TOKEN|PASSWORD|SECRET|CREDENTIAL", re.I)
-
-
-def taskdef_var_names() -> set[str]:
-    """Keys of local.taskdef_vars in terraform/ecs.tf: the only names a template may use."""
-    text = (TERRAFORM / "ecs.tf").read_text()
-    start = text.index("taskdef_vars = {")
-    depth, names = 0, set()
-    for line in text[start:].splitlines():
-        depth += line.count("{") - line.count("}")
-        m = re.match(r"\s+([a-z_]+)\s+=\s", line)
-        if m and depth == 2:
-            names.add(m.group(1))
-        if depth == 0:
-            break
-    assert names, "could not read local.taskdef_vars from terraform/ecs.tf"
-    return names
-
-
-def dummy_vars(binary: str) -> dict[str, str]:
-    arn = "arn:aws:{svc}:eu-west-1:123456789012:{res}"
-    values = {name: f"dummy-{name}" for name in taskdef_var_names()}
-    values.update(
-        family=f"test-{binary}",
-        image=f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/test/{binary}:abc123",
-        execution_role_arn=arn.format(svc="iam", res=f"role/test-{binary}-exec").replace("eu-west-1", ""),
-        task_role_arn=arn.format(svc="iam", res=f"role/test-{binary}-task").replace("eu-west-1", ""),
-        cpu="256",
-        memory="512",
-        cpu_architecture="X86_64",
-        log_group=f"/switchyard/test/{binary}",
-        aws_region="eu-west-1",
-        environment="test",
-        rust_log="info",
-        database_url_secret_arn=arn.format(svc="secretsmanager", res=f"secret:switchyard/test/{binary}/DATABASE_URL-AbCdEf"),
-        redis_url_secret_arn=arn.format(svc="secretsmanager", res="secret:switchyard/test/REDIS_URL-AbCdEf"),
-        jwt_signing_keys_secret_arn=arn.format(svc="secretsmanager", res="secret:switchyard/test/identity/JWT_SIGNING_KEYS-AbCdEf"),
-        topic_arn=arn.format(svc="sns", res="test-topic"),
-        queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/test-queue",
-        ses_feedback_topic_arns=arn.format(svc="sns", res="test-feedback"),
-        ses_account_suppression_sync="false",
-    )
-    return values
-
-
-def render(binary: str) -> dict:
-    """templatefile(): ${name} is replaced; $${ and %{ would be template syntax and are refused."""
-    text = (TASKDEFS / f"{binary}.json").read_text()
-    assert "%{" not in text and "$${" not in text, f"{binary}.json: template directives/escapes are not expected"
-    values = dummy_vars(binary)
-    unknown = set(PLACEHOLDER.findall(text)) - set(values)
-    assert not unknown, f"{binary}.json uses {sorted(unknown)}, which terraform's local.taskdef_vars does not provide"
-    rendered = PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
-    assert "${" not in rendered, f"{binary}.json: malformed placeholder"
-    return json.loads(rendered)
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +100,6 @@ def test_project_rules(binary, tf_binaries):
     for name, value_from in secrets.items():
         assert value_from.startswith(("arn:aws:secretsmanager:", "arn:aws:ssm:")), f"{binary}: {name} valueFrom"
 
-    want_env = CONTRACT["all"]["env"] | CONTRACT[kind]["env"] | CONTRACT[binary]["env"]
-    want_secrets = CONTRACT["all"]["secrets"] | CONTRACT[kind]["secrets"] | CONTRACT[binary]["secrets"]
-    assert set(env) == want_env, f"{binary}: environment {sorted(env)} != contract {sorted(want_env)}"
-    assert set(secrets) == want_secrets, f"{binary}: secrets {sorted(secrets)} != contract {sorted(want_secrets)}"
     for name, value in FIXED_VALUES.items():
         if name in env:
             assert env[name] == value, f"{binary}: {name} must be {value}"

@@ -45,6 +45,11 @@ resource "aws_lb" "this" {
   enable_deletion_protection = var.deletion_protection
   desync_mitigation_mode     = "strictest"
 
+  # The client's address reaches identity as the last X-Forwarded-For entry (identity's TRUSTED_PROXY_HOPS = 1
+  # takes it from there for login throttling): the ALB appends it, without a port.
+  xff_header_processing_mode = "append"
+  enable_xff_client_port     = false
+
   access_logs {
     bucket  = aws_s3_bucket.logs.id
     prefix  = "alb"

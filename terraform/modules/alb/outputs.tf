@@ -19,8 +19,12 @@ output "security_group_id" {
 }
 
 output "target_group_arns" {
-  description = "Service => target group ARN."
+  description = "Service => target group ARN, known only once a listener rule forwards to it."
   value       = { for k, tg in aws_lb_target_group.this : k => tg.arn }
+
+  # ECS refuses a service whose target group no listener uses yet ("The target group ... does not have an
+  # associated load balancer"): whatever takes a target group from here waits for the listener rules.
+  depends_on = [aws_lb_listener_rule.service]
 }
 
 output "target_group_arn_suffixes" {

@@ -1,13 +1,14 @@
-# One-off ECS task that creates (or updates) one Postgres role + schema per binary with the passwords terraform
+# One-off ECS task that creates (or updates) one Postgres role + schema per schema with the passwords terraform
 # generated, using the RDS-managed master secret. Idempotent: run it after the first apply and after every
-# password change (README, step 4). It uses the stock postgres image (psql >= 15 for \getenv).
+# password change (README, step 4). It uses the stock postgres image (psql >= 15 for \getenv) and verifies the
+# server like the binaries do (verify-full against the RDS CA bundle, fetched from AWS's trust store into /tmp).
 locals {
   bootstrap_image = "public.ecr.aws/docker/library/postgres:17-alpine"
 
   bootstrap_sql = join("\n", concat(
     ["\\set ON_ERROR_STOP on", "REVOKE ALL ON DATABASE ${local.db_name} FROM PUBLIC;"],
     flatten([
-      for bin, role in var.database_users : [
+      for role in sort(tolist(var.database_roles)) : [
         "SELECT 'CREATE ROLE ${role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${role}')\\gexec",
         "\\getenv pw DB_PASSWORD_${upper(role)}",
         "ALTER ROLE ${role} WITH LOGIN PASSWORD :'pw';",
@@ -100,18 +101,28 @@ resource "aws_ecs_task_definition" "bootstrap" {
   memory                   = "512"
   execution_role_arn       = aws_iam_role.bootstrap_execution.arn
 
+  volume {
+    name = "tmp"
+  }
+
   container_definitions = jsonencode([{
     name                   = "db-bootstrap"
     image                  = local.bootstrap_image
     essential              = true
     user                   = "70:70"
     readonlyRootFilesystem = true
-    command                = ["sh", "-c", "printf '%s\\n' \"$BOOTSTRAP_SQL\" | psql -X -f -"]
+    mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    command = ["sh", "-c", join(" && ", [
+      "wget -q -O \"$PGSSLROOTCERT\" \"$RDS_CA_BUNDLE_URL\"",
+      "printf '%s\\n' \"$BOOTSTRAP_SQL\" | psql -X -f -",
+    ])]
     environment = [
       { name = "PGHOST", value = aws_db_instance.this.address },
       { name = "PGPORT", value = tostring(local.db_port) },
       { name = "PGDATABASE", value = local.db_name },
-      { name = "PGSSLMODE", value = "require" },
+      { name = "PGSSLMODE", value = "verify-full" },
+      { name = "PGSSLROOTCERT", value = "/tmp/rds-ca.pem" },
+      { name = "RDS_CA_BUNDLE_URL", value = local.rds_ca_bundle_url },
       { name = "BOOTSTRAP_SQL", value = local.bootstrap_sql },
     ]
     secrets = concat(
@@ -120,9 +131,9 @@ resource "aws_ecs_task_definition" "bootstrap" {
         { name = "PGPASSWORD", valueFrom = "${local.master_secret_arn}:password::" },
       ],
       [
-        for bin, role in var.database_users : {
+        for role in sort(tolist(var.database_roles)) : {
           name      = "DB_PASSWORD_${upper(role)}"
-          valueFrom = "${aws_secretsmanager_secret.database[bin].arn}:password::"
+          valueFrom = "${aws_secretsmanager_secret.database[role].arn}:password::"
         }
       ],
     )

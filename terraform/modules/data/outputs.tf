@@ -19,7 +19,7 @@ output "db_master_secret_arn" {
 }
 
 output "database_url_secret_arns" {
-  description = "Binary => secret holding its DATABASE_URL (JSON key \"url\")."
+  description = "Postgres role (= schema) => secret holding its DATABASE_URL (JSON key \"url\")."
   value       = { for bin, s in aws_secretsmanager_secret.database : bin => s.arn }
 }
 

@@ -30,7 +30,7 @@ resource "aws_db_parameter_group" "this" {
   name   = "${var.name}-postgres17"
   family = "postgres17"
 
-  # Clients must use TLS (DATABASE_URL carries sslmode=require).
+  # Clients must use TLS (DATABASE_URL carries sslmode=verify-full).
   parameter {
     name  = "rds.force_ssl"
     value = "1"
@@ -135,10 +135,18 @@ resource "aws_db_instance" "this" {
   depends_on = [aws_cloudwatch_log_group.postgres, aws_iam_role_policy_attachment.monitoring]
 }
 
-# One Postgres role per binary. Terraform generates the password and stores DATABASE_URL (TLS required) and the
-# bare password (for the bootstrap task) in one secret per binary; the bootstrap task creates the role + schema.
+# One Postgres role per schema. Terraform generates the password and stores DATABASE_URL and the bare password
+# (for the bootstrap task) in one secret per role; the bootstrap task creates the role + schema.
+#
+# DATABASE_URL verifies the server (sslmode=verify-full) against the RDS CA bundle the image carries at
+# local.rds_ca_bundle (Dockerfile; tests/infra checks that the two paths agree).
+locals {
+  rds_ca_bundle     = "/etc/ssl/certs/rds-global-bundle.pem"
+  rds_ca_bundle_url = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+}
+
 resource "random_password" "db" {
-  for_each = var.database_users
+  for_each = var.database_roles
 
   length  = 40
   special = false
@@ -146,20 +154,20 @@ resource "random_password" "db" {
 
 resource "aws_secretsmanager_secret" "database" {
   #checkov:skip=CKV2_AWS_57:the password is set by terraform and applied by the bootstrap task; rotate with `terraform apply -replace` + bootstrap (README "Rotating database passwords").
-  for_each = var.database_users
+  for_each = var.database_roles
 
-  name                    = "switchyard/${var.name}/${each.key}/DATABASE_URL"
-  description             = "DATABASE_URL of ${each.key} (Postgres role ${each.value})"
+  name                    = "switchyard/${var.name}/db/${each.key}/DATABASE_URL"
+  description             = "DATABASE_URL of the Postgres role ${each.key} (schema ${each.key})"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = 7
 }
 
 resource "aws_secretsmanager_secret_version" "database" {
-  for_each = var.database_users
+  for_each = var.database_roles
 
   secret_id = aws_secretsmanager_secret.database[each.key].id
   secret_string = jsonencode({
-    url      = "postgres://${each.value}:${random_password.db[each.key].result}@${aws_db_instance.this.address}:${local.db_port}/${local.db_name}?sslmode=require"
+    url      = "postgres://${each.key}:${random_password.db[each.key].result}@${aws_db_instance.this.address}:${local.db_port}/${local.db_name}?sslmode=verify-full&sslrootcert=${local.rds_ca_bundle}"
     password = random_password.db[each.key].result
   })
 }

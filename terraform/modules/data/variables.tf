@@ -18,9 +18,9 @@ variable "kms_key_arn" {
   type        = string
 }
 
-variable "database_users" {
-  description = "Binary => Postgres role and schema (one role per binary, owning only its schema)."
-  type        = map(string)
+variable "database_roles" {
+  description = "Postgres roles, one per schema: each role owns the schema of the same name and nothing else; binaries that share a schema share its role."
+  type        = set(string)
 }
 
 variable "db_client_security_group_ids" {

@@ -198,10 +198,13 @@ resource "aws_appautoscaling_policy" "backlog" {
         }
       }
 
+      # With no running task (all crashed, or a deploy replacing them) RunningTaskCount has no datapoint and a plain
+      # division none either, so the policy would see no data exactly when the backlog grows: count missing
+      # datapoints as 0 and divide by at least one task, so the backlog itself scales the service out.
       metrics {
         id          = "backlog_per_task"
         label       = "Backlog per task"
-        expression  = "visible / tasks"
+        expression  = "FILL(visible, 0) / IF(FILL(tasks, 0) > 1, FILL(tasks, 0), 1)"
         return_data = true
       }
     }

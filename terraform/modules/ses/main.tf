@@ -13,10 +13,13 @@ resource "aws_sesv2_configuration_set" "this" {
     sending_enabled = true
   }
 
-  # Account-level suppression stays on for bounces and complaints; ses-suppressor keeps the
-  # application's own list from the same events.
+  # With account_suppression SES adds hard bounces and complaints to the account-level list and drops later
+  # sends to them; ses-suppressor keeps the application's own list from the same events, and the mail service's
+  # unsuppress removes an address from both (SES_ACCOUNT_SUPPRESSION_SYNC, wired to the same variable in
+  # terraform/ecs.tf) — otherwise SES would keep dropping mail to an address the application unsuppressed.
+  # Without it, the empty list overrides the account setting for this configuration set.
   suppression_options {
-    suppressed_reasons = ["BOUNCE", "COMPLAINT"]
+    suppressed_reasons = var.account_suppression ? ["BOUNCE", "COMPLAINT"] : []
   }
 }
 

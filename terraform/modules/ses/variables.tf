@@ -13,6 +13,11 @@ variable "feedback_topic_arns" {
   type        = list(string)
 }
 
+variable "account_suppression" {
+  description = "Sends through the configuration set use the SES account-level suppression list (hard bounces and complaints are added to it)."
+  type        = bool
+}
+
 variable "route53_zone_id" {
   description = "Optional hosted zone for the DKIM CNAME records."
   type        = string
