@@ -1,13 +1,16 @@
 //! `make bench`: each platform path measured next to the plain AWS SDK loop it replaces, in the same run against
 //! the same emulator, in interleaved rounds (A B A B ...) so the shared, noisy machine hits both alike. Prints a
 //! table and writes JSON to `<out>/platform.json`, `<out>/identity.json` and
-//! `<out>/footprint.json` (every binary's RSS and CPU under a load of the whole stack, for the ECS task sizes). Medians of the rounds are reported.
+//! `<out>/footprint.json` (every binary's RSS and CPU under a load of the whole stack, for the ECS task sizes) and
+//! `<out>/worker-cpu.json` (the event-archive worker's CPU per message against a Python reference worker).
+//! Medians of the rounds are reported.
 
 mod footprint;
 mod identity;
 mod latency;
 mod platform;
 mod stats;
+mod worker_cpu;
 
 use std::path::PathBuf;
 
@@ -41,6 +44,8 @@ enum Part {
     Identity,
     /// Every binary's RSS and CPU under a load of the whole stack.
     Footprint,
+    /// CPU per message of the event-archive worker against the Python reference worker.
+    Worker,
 }
 
 #[tokio::main]
@@ -62,6 +67,12 @@ async fn main() -> anyhow::Result<()> {
             .extend(latency::run(args.latency_samples).await?);
         report.print();
         write("platform.json", serde_json::to_string_pretty(&report)?)?;
+    }
+    if runs(Part::Worker) {
+        let opts = worker_cpu::Options::from_env(&args.out, args.messages, args.rounds)?;
+        let report = worker_cpu::run(&opts).await?;
+        report.print();
+        write("worker-cpu.json", serde_json::to_string_pretty(&report)?)?;
     }
     if runs(Part::Identity) {
         let identity = identity::run(&identity::Options::from_env()?).await?;

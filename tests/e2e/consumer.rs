@@ -1,9 +1,14 @@
 //! The consumer runtime in process: duplicates, SNS envelopes, poison messages and the DLQ.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use sqlx::PgPool;
-use switchyard_consumer::{Consumer, ConsumerConfig, Inbox, RunSummary};
+use switchyard_consumer::{
+    Consumer, ConsumerConfig, Inbox, Incoming, MessageHandler, Outcome, RunSummary,
+};
 use switchyard_tests::{
     World, eventually,
     probe::{self, Probe},
@@ -13,14 +18,18 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 fn start(world: &World, queue: &str, pool: &PgPool) -> (CancellationToken, JoinHandle<RunSummary>) {
+    start_with(world, queue, Inbox::new(pool.clone(), Probe::default()))
+}
+
+fn start_with<H: MessageHandler>(
+    world: &World,
+    queue: &str,
+    handler: H,
+) -> (CancellationToken, JoinHandle<RunSummary>) {
     let mut config =
         ConsumerConfig::new(world.queue(queue)).with_visibility(Duration::from_secs(10));
     config.wait_time = Duration::from_secs(1);
-    let consumer = Consumer::new(
-        world.sqs.clone(),
-        config,
-        Inbox::new(pool.clone(), Probe::default()),
-    );
+    let consumer = Consumer::new(world.sqs.clone(), config, handler);
     let token = CancellationToken::new();
     let handle = tokio::spawn(consumer.run(token.clone()));
     (token, handle)
@@ -146,5 +155,108 @@ async fn a_poison_message_ends_in_the_dlq_while_others_flow_and_redrive_brings_i
             .contains(&poison.id.to_string())
     }));
     assert_eq!(back.len(), 2);
+    world.finish().await;
+}
+
+/// Passes everything to the inbox and notes the CloudEvent ids of each batch the runtime hands over.
+struct Recording<H> {
+    inner: H,
+    batches: Arc<Mutex<Vec<Vec<Option<String>>>>>,
+}
+
+impl<H: MessageHandler> MessageHandler for Recording<H> {
+    async fn handle(&self, message: &Incoming) -> Outcome {
+        self.inner.handle(message).await
+    }
+
+    fn batches(&self) -> bool {
+        self.inner.batches()
+    }
+
+    async fn handle_batch(&self, messages: &[Incoming]) -> Vec<Outcome> {
+        if let Ok(mut batches) = self.batches.lock() {
+            batches.push(messages.iter().map(|m| m.event_id.clone()).collect());
+        }
+        self.inner.handle_batch(messages).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_with_a_duplicate_and_a_poison_message_applies_the_event_once_and_dead_letters_the_poison()
+ {
+    let world = World::new().await;
+    let pool = probe_db(&world).await;
+    let queue = world.queue("event-archive").to_owned();
+    let dlq = world.dlq("event-archive").to_owned();
+    let twice = probe::event(1, false);
+    let poison = probe::event(2, true);
+    let others = [probe::event(3, false), probe::event(4, false)];
+    // One SendMessageBatch before the consumer starts: its first receive gets all five messages.
+    send_events(
+        &world,
+        &queue,
+        &[
+            twice.clone(),
+            others[0].clone(),
+            poison.clone(),
+            twice.clone(),
+            others[1].clone(),
+        ],
+    )
+    .await;
+
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let handler = Recording {
+        inner: Inbox::new(pool.clone(), Probe::default()),
+        batches: batches.clone(),
+    };
+    let (stop, run) = start_with(&world, "event-archive", handler);
+    eventually("the poison in the DLQ", Duration::from_secs(60), || async {
+        (world.depth(&dlq).await == 1).then_some(())
+    })
+    .await;
+    eventually(
+        "the rest handled and deleted",
+        Duration::from_secs(30),
+        || async { (world.depth(&queue).await == 0).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+    let summary = run.await.unwrap();
+
+    let first = batches.lock().unwrap().first().cloned().unwrap_or_default();
+    let id = |e: &switchyard_events::CloudEvent| Some(e.id.to_string());
+    assert_eq!(
+        first.len(),
+        5,
+        "one received batch held all five: {first:?}"
+    );
+    assert_eq!(
+        first.iter().filter(|m| **m == id(&twice)).count(),
+        2,
+        "{first:?}"
+    );
+    assert!(first.contains(&id(&poison)), "{first:?}");
+
+    let counts = probe::effect_counts(&pool).await;
+    assert_eq!(counts.get(&twice.id), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&others[0].id), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&others[1].id), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&poison.id), None, "{counts:?}");
+    let inbox: Vec<String> = sqlx::query_scalar("SELECT message_key FROM inbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    assert!(!inbox.contains(&poison.id.to_string()), "{inbox:?}");
+    assert_eq!(
+        summary.done, 4,
+        "both copies and the two others: {summary:?}"
+    );
+    let max_receive = world.topology.queues["event-archive"].max_receive_count as usize;
+    assert!(summary.rejected >= max_receive, "{summary:?}");
+    let letters = yard::dlq::peek(&world.sqs, &dlq, 10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(letters[0].body.contains(&poison.id.to_string()));
     world.finish().await;
 }

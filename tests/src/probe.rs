@@ -19,6 +19,10 @@ pub struct Probe {
 }
 
 impl EventHandler for Probe {
+    /// Its only effect is the `effects` row: the inbox runs received batches in one transaction, so the process
+    /// and fault tests exercise that path (and its per-message fallback when a poison event is in the batch).
+    const TRANSACTIONAL: bool = true;
+
     async fn handle(
         &self,
         event: &CloudEvent,

@@ -6,7 +6,8 @@
 //!   flight (a semaphore), a visibility heartbeat while a handler runs, batched deletes of successes, and graceful
 //!   shutdown (stop receiving, finish in-flight work within a deadline, make the rest visible again).
 //! - [`inbox`]: exactly-once effects on top of at-least-once delivery: [`Inbox`] wraps an [`EventHandler`] and
-//!   records the CloudEvent id in the same Postgres transaction as the handler's writes.
+//!   records the CloudEvent id in the same Postgres transaction as the handler's writes. A handler whose effects are
+//!   all in the database ([`EventHandler::TRANSACTIONAL`]) gets a whole received batch in one transaction.
 //! - [`worker`]: the thin `main` of a worker binary: configuration from the environment, migrations, health
 //!   endpoint, the `healthcheck` subcommand.
 //!
@@ -57,4 +58,23 @@ impl Outcome {
 /// Handles one message. Implementations are shared across concurrent tasks.
 pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, message: &Incoming) -> impl Future<Output = Outcome> + Send;
+
+    /// Whether the runtime hands each received batch to [`MessageHandler::handle_batch`] as a whole (one task for
+    /// the batch) instead of calling [`MessageHandler::handle`] per message (one task each, every message's outcome
+    /// acted on as soon as it is known). The [`Inbox`] batches when its handler's effects are all in the database.
+    fn batches(&self) -> bool {
+        false
+    }
+
+    /// One outcome per message of a received batch, in order; only called when [`MessageHandler::batches`] says so.
+    /// The default handles the messages one after another.
+    fn handle_batch(&self, messages: &[Incoming]) -> impl Future<Output = Vec<Outcome>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for message in messages {
+                outcomes.push(self.handle(message).await);
+            }
+            outcomes
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Deserialize;
 use switchyard_core::trace::{TRACEPARENT, TraceContext};
+use switchyard_events::CloudEvent;
 
 /// How the message reached the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,9 @@ pub struct Incoming {
     pub attributes: BTreeMap<String, String>,
     /// The producer's trace continued (a child span), or a new trace when the message carried none.
     pub trace: TraceContext,
-    /// `id` and `type` read from a CloudEvent body, when it is one (for logs; handlers parse fully).
+    /// The payload read as a CloudEvent, when it is one: bodies are parsed once, here.
+    pub event: Option<CloudEvent>,
+    /// `id` and `type` of the payload when it looks like a CloudEvent (also when it is not a valid one), for logs.
     pub event_id: Option<String>,
     pub event_type: Option<String>,
 }
@@ -71,6 +74,15 @@ struct Peek {
     specversion: Option<String>,
 }
 
+/// `body` as a CloudEvent; a body without a `specversion` key is not tried (a substring search, much cheaper than a
+/// failed parse of, say, an SNS envelope of SES feedback).
+fn cloud_event(body: &str) -> Option<CloudEvent> {
+    if !body.contains("\"specversion\"") {
+        return None;
+    }
+    CloudEvent::from_json(body).ok()
+}
+
 impl Incoming {
     pub fn from_sqs(message: &Message) -> Self {
         let raw_body = message.body().unwrap_or_default().to_owned();
@@ -89,29 +101,38 @@ impl Incoming {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
 
-        let (kind, body) = match serde_json::from_str::<Envelope>(&raw_body) {
-            Ok(env) if env.kind == "Notification" => {
-                for (name, attr) in env.message_attributes {
-                    if attr.kind.starts_with("String") || attr.kind.starts_with("Number") {
-                        attributes.entry(name).or_insert(attr.value);
+        // Raw delivery (every Switchyard subscription) carries the CloudEvent itself: try that first, so the common
+        // case parses the body once; only what is not one is read as an SNS envelope.
+        let direct = cloud_event(&raw_body);
+        let (kind, body, event) = match direct {
+            Some(event) => (SnsKind::Raw, raw_body.clone(), Some(event)),
+            None => match serde_json::from_str::<Envelope>(&raw_body) {
+                Ok(env) if env.kind == "Notification" => {
+                    for (name, attr) in env.message_attributes {
+                        if attr.kind.starts_with("String") || attr.kind.starts_with("Number") {
+                            attributes.entry(name).or_insert(attr.value);
+                        }
                     }
+                    let event = cloud_event(&env.message);
+                    (
+                        SnsKind::Notification {
+                            topic_arn: env.topic_arn,
+                            sns_message_id: env.message_id,
+                        },
+                        env.message,
+                        event,
+                    )
                 }
-                (
-                    SnsKind::Notification {
+                Ok(env) if env.kind.ends_with("Confirmation") => (
+                    SnsKind::Control {
+                        sns_type: env.kind,
                         topic_arn: env.topic_arn,
-                        sns_message_id: env.message_id,
                     },
                     env.message,
-                )
-            }
-            Ok(env) if env.kind.ends_with("Confirmation") => (
-                SnsKind::Control {
-                    sns_type: env.kind,
-                    topic_arn: env.topic_arn,
-                },
-                env.message,
-            ),
-            _ => (SnsKind::Raw, raw_body.clone()),
+                    None,
+                ),
+                _ => (SnsKind::Raw, raw_body.clone(), None),
+            },
         };
 
         let trace = attributes
@@ -120,20 +141,23 @@ impl Incoming {
             .map(|parent| parent.child())
             .unwrap_or_else(TraceContext::new_root);
 
-        let (event_id, event_type) = match serde_json::from_str::<Peek>(&body) {
-            Ok(Peek {
-                id,
-                event_type,
-                specversion: Some(_),
-            }) => (
-                id.map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                }),
-                event_type,
-            ),
-            _ => (None, attributes.get("type").cloned()),
+        let (event_id, event_type) = match &event {
+            Some(e) => (Some(e.id.to_string()), Some(e.event_type.clone())),
+            None => match serde_json::from_str::<Peek>(&body) {
+                Ok(Peek {
+                    id,
+                    event_type,
+                    specversion: Some(_),
+                }) => (
+                    id.map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    }),
+                    event_type,
+                ),
+                _ => (None, attributes.get("type").cloned()),
+            },
         };
 
         Self {
@@ -145,6 +169,7 @@ impl Incoming {
             raw_body,
             attributes,
             trace,
+            event,
             event_id,
             event_type,
         }
@@ -191,6 +216,10 @@ mod tests {
         );
         assert_eq!(incoming.event_type.as_deref(), Some("switchyard.test.v1"));
         assert_eq!(
+            incoming.event.as_ref().map(|e| e.id.to_string()).as_deref(),
+            Some("0190a6c8-0000-7000-8000-000000000001")
+        );
+        assert_eq!(
             incoming.trace.trace_id_hex(),
             "0af7651916cd43dd8448eb211c80319c"
         );
@@ -216,6 +245,10 @@ mod tests {
         );
         assert_eq!(incoming.body, EVENT);
         assert_eq!(incoming.raw_body, envelope);
+        assert_eq!(
+            incoming.event.as_ref().map(|e| e.event_type.as_str()),
+            Some("switchyard.test.v1")
+        );
         assert_eq!(incoming.attributes["type"], "switchyard.test.v1");
         assert_eq!(
             incoming.trace.trace_id_hex(),
@@ -238,6 +271,14 @@ mod tests {
         let garbage = Incoming::from_sqs(&sqs("{not json").build());
         assert_eq!(garbage.kind, SnsKind::Raw);
         assert_eq!(garbage.event_id, None);
+        assert!(garbage.event.is_none());
+
+        // Looks like a CloudEvent (for logs) but is not a valid one: no event, the id still logged.
+        let bad = Incoming::from_sqs(
+            &sqs(r#"{"specversion":"1.0","id":"x-1","type":"t.v1","source":"/s"}"#).build(),
+        );
+        assert!(bad.event.is_none());
+        assert_eq!(bad.event_id.as_deref(), Some("x-1"));
         assert_eq!(garbage.receive_count, 3);
     }
 }

@@ -11,7 +11,10 @@ use std::{
 use aws_sdk_sqs::{
     Client,
     error::DisplayErrorContext,
-    types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName},
+    types::{
+        ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+        MessageSystemAttributeName,
+    },
 };
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
@@ -170,6 +173,14 @@ impl<H: MessageHandler> Consumer<H> {
         let abort = CancellationToken::new();
         let counters = Arc::new(Counters::default());
         let (delete_tx, delete_rx) = mpsc::unbounded_channel::<String>();
+        let ctx = Arc::new(Ctx {
+            sqs: self.sqs.clone(),
+            config: config.clone(),
+            handler: self.handler.clone(),
+            deletes: delete_tx,
+            abort: abort.clone(),
+            counters: counters.clone(),
+        });
         let deleter = tokio::spawn(delete_loop(
             self.sqs.clone(),
             config.queue_url.clone(),
@@ -230,29 +241,39 @@ impl<H: MessageHandler> Consumer<H> {
                     }
                 }
             };
+            let mut received = Vec::with_capacity(messages.len());
             for message in messages {
-                let Some(permit) = batch_permits.split(1) else {
+                if received.len() == batch {
                     // SQS returned more than asked for; never exceed the bound.
                     tracing::warn!(%queue, "more messages than requested; releasing the extra one");
                     if let Some(handle) = message.receipt_handle() {
                         set_visibility(&self.sqs, &config.queue_url, handle, Duration::ZERO).await;
                     }
                     continue;
-                };
-                let incoming = Incoming::from_sqs(&message);
-                let task = process(
-                    self.sqs.clone(),
-                    config.clone(),
-                    self.handler.clone(),
-                    incoming,
-                    delete_tx.clone(),
-                    abort.clone(),
-                    counters.clone(),
-                );
-                tracker.spawn(async move {
+                }
+                received.push(Incoming::from_sqs(&message));
+            }
+            if received.is_empty() {
+                continue;
+            }
+            if self.handler.batches() {
+                // One task for the batch; its permits are released together.
+                let permit = batch_permits.split(received.len());
+                let task = process_batch(ctx.clone(), received);
+                tracker.spawn(Box::pin(async move {
                     task.await;
                     drop(permit);
-                });
+                }));
+            } else {
+                for incoming in received {
+                    let permit = batch_permits.split(1);
+                    let task = process(ctx.clone(), incoming);
+                    // Boxed: the handler's future can be large, and a spawned future is moved several times.
+                    tracker.spawn(Box::pin(async move {
+                        task.await;
+                        drop(permit);
+                    }));
+                }
             }
         }
 
@@ -267,7 +288,8 @@ impl<H: MessageHandler> Consumer<H> {
             abort.cancel();
             tracker.wait().await;
         }
-        drop(delete_tx);
+        // The last sender of the delete channel goes with the context (every task that held it has finished).
+        drop(ctx);
         if let Err(error) = deleter.await {
             tracing::error!(%error, "delete task failed");
         }
@@ -307,16 +329,18 @@ impl<H> Consumer<H> {
     }
 }
 
-/// Handles one message with a visibility heartbeat, then acts on the outcome.
-fn process<H: MessageHandler>(
+/// What every message task needs.
+struct Ctx<H> {
     sqs: Client,
     config: Arc<ConsumerConfig>,
     handler: Arc<H>,
-    incoming: Incoming,
     deletes: mpsc::UnboundedSender<String>,
     abort: CancellationToken,
     counters: Arc<Counters>,
-) -> impl Future<Output = ()> + Send {
+}
+
+/// The span a message's log lines carry (queue, ids, the continued trace).
+fn message_span(config: &ConsumerConfig, incoming: &Incoming) -> tracing::Span {
     let span = tracing::info_span!(
         "message",
         queue = config.queue_name(),
@@ -333,8 +357,18 @@ fn process<H: MessageHandler>(
     if let Some(t) = &incoming.event_type {
         span.record("event_type", t.as_str());
     }
+    span
+}
+
+/// Handles one message with a visibility heartbeat, then acts on the outcome.
+fn process<H: MessageHandler>(
+    ctx: Arc<Ctx<H>>,
+    incoming: Incoming,
+) -> impl Future<Output = ()> + Send {
+    let span = message_span(&ctx.config, &incoming);
     async move {
-        let handling = handler.handle(&incoming);
+        let config = &ctx.config;
+        let handling = ctx.handler.handle(&incoming);
         tokio::pin!(handling);
         let start = tokio::time::Instant::now() + config.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(start, config.heartbeat_interval);
@@ -342,45 +376,103 @@ fn process<H: MessageHandler>(
             tokio::select! {
                 biased;
                 outcome = &mut handling => break Some(outcome),
-                _ = abort.cancelled() => break None,
+                _ = ctx.abort.cancelled() => break None,
                 _ = heartbeat.tick() => {
-                    set_visibility(&sqs, &config.queue_url, &incoming.receipt_handle, config.visibility_timeout).await;
+                    set_visibility(&ctx.sqs, &config.queue_url, &incoming.receipt_handle, config.visibility_timeout).await;
                 }
             }
         };
-        let receipt = incoming.receipt_handle.clone();
         match outcome {
             None => {
                 // Shutdown deadline: the handler future is dropped (its transaction rolls back), and the
                 // message is handed back to SQS at once.
-                set_visibility(&sqs, &config.queue_url, &receipt, Duration::ZERO).await;
-                counters.released.fetch_add(1, Ordering::Relaxed);
+                set_visibility(&ctx.sqs, &config.queue_url, &incoming.receipt_handle, Duration::ZERO).await;
+                ctx.counters.released.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("released unfinished message at shutdown");
             }
-            Some(Outcome::Done) => {
-                counters.done.fetch_add(1, Ordering::Relaxed);
-                tracing::info!("message processed");
-                if deletes.send(receipt).is_err() {
-                    tracing::error!("delete queue closed; the message will be redelivered and deduplicated");
-                }
-            }
-            Some(Outcome::Retry { after, reason }) => {
-                let delay = after.unwrap_or_else(|| config.retry_delay(incoming.receive_count)).min(MAX_VISIBILITY);
-                counters.retried.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "handler asked to retry");
-                set_visibility(&sqs, &config.queue_url, &receipt, delay).await;
-            }
-            Some(Outcome::Reject { reason }) => {
-                counters.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    %reason, body = %truncate(&incoming.raw_body, 512),
-                    "message rejected; the redrive policy moves it to the DLQ after maxReceiveCount receives"
-                );
-                set_visibility(&sqs, &config.queue_url, &receipt, Duration::ZERO).await;
-            }
+            Some(outcome) => settle(&ctx, &incoming, outcome).await,
         }
     }
     .instrument(span)
+}
+
+/// Handles a received batch in one call ([`MessageHandler::handle_batch`]) with one heartbeat for all of it, then
+/// acts on each message's outcome. Log lines of a message (retries, rejects) carry its span as in [`process`].
+async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, batch: Vec<Incoming>) {
+    let config = &ctx.config;
+    let handling = ctx.handler.handle_batch(&batch);
+    tokio::pin!(handling);
+    let start = tokio::time::Instant::now() + config.heartbeat_interval;
+    let mut heartbeat = tokio::time::interval_at(start, config.heartbeat_interval);
+    let outcomes = loop {
+        tokio::select! {
+            biased;
+            outcomes = &mut handling => break Some(outcomes),
+            _ = ctx.abort.cancelled() => break None,
+            _ = heartbeat.tick() => {
+                set_visibility_batch(&ctx.sqs, &config.queue_url, &batch, config.visibility_timeout).await;
+            }
+        }
+    };
+    let Some(outcomes) = outcomes else {
+        set_visibility_batch(&ctx.sqs, &config.queue_url, &batch, Duration::ZERO).await;
+        ctx.counters
+            .released
+            .fetch_add(batch.len(), Ordering::Relaxed);
+        tracing::warn!(
+            queue = config.queue_name(),
+            messages = batch.len(),
+            "released an unfinished batch at shutdown"
+        );
+        return;
+    };
+    let mut outcomes = outcomes.into_iter();
+    for incoming in &batch {
+        let outcome = outcomes
+            .next()
+            .unwrap_or_else(|| Outcome::retry("the handler returned no outcome for this message"));
+        if outcome == Outcome::Done {
+            // The common case without a span: nothing is logged at the default level.
+            settle(&ctx, incoming, outcome).await;
+        } else {
+            settle(&ctx, incoming, outcome)
+                .instrument(message_span(config, incoming))
+                .await;
+        }
+    }
+}
+
+/// Acts on one message's outcome: delete (batched), retry later, or hand back for the redrive policy.
+async fn settle<H>(ctx: &Ctx<H>, incoming: &Incoming, outcome: Outcome) {
+    let config = &ctx.config;
+    let receipt = &incoming.receipt_handle;
+    match outcome {
+        Outcome::Done => {
+            ctx.counters.done.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(message_id = %incoming.message_id, "message processed");
+            if ctx.deletes.send(receipt.clone()).is_err() {
+                tracing::error!(
+                    "delete queue closed; the message will be redelivered and deduplicated"
+                );
+            }
+        }
+        Outcome::Retry { after, reason } => {
+            let delay = after
+                .unwrap_or_else(|| config.retry_delay(incoming.receive_count))
+                .min(MAX_VISIBILITY);
+            ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "handler asked to retry");
+            set_visibility(&ctx.sqs, &config.queue_url, receipt, delay).await;
+        }
+        Outcome::Reject { reason } => {
+            ctx.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                %reason, body = %truncate(&incoming.raw_body, 512),
+                "message rejected; the redrive policy moves it to the DLQ after maxReceiveCount receives"
+            );
+            set_visibility(&ctx.sqs, &config.queue_url, receipt, Duration::ZERO).await;
+        }
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -404,6 +496,47 @@ async fn set_visibility(sqs: &Client, queue_url: &str, receipt: &str, visibility
         .await;
     if let Err(error) = result {
         tracing::warn!(error = %DisplayErrorContext(&error), "changing message visibility failed");
+    }
+}
+
+/// The same visibility for every message of a batch, in one `ChangeMessageVisibilityBatch` call.
+async fn set_visibility_batch(
+    sqs: &Client,
+    queue_url: &str,
+    batch: &[Incoming],
+    visibility: Duration,
+) {
+    let entries: Vec<_> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&m.receipt_handle)
+                .visibility_timeout(visibility.as_secs() as i32)
+                .build()
+                .ok()
+        })
+        .collect();
+    let result = sqs
+        .change_message_visibility_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            for failure in out.failed() {
+                tracing::warn!(
+                    code = failure.code(),
+                    message = failure.message().unwrap_or_default(),
+                    "changing message visibility failed"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::warn!(error = %DisplayErrorContext(&error), "changing message visibility failed");
+        }
     }
 }
 

@@ -12,7 +12,9 @@ const SPEC: worker::WorkerSpec = worker::WorkerSpec {
     migrations: &[&MIGRATOR],
 };
 
-#[tokio::main]
+// One scheduler thread: a worker mostly waits on SQS and Postgres, and a second thread would only add wake-ups
+// between threads (CPU per message, see `make bench`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let delay = std::env::var("PROBE_DELAY_MS")
         .ok()

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use event_archive::{Archive, SPEC};
 use switchyard_consumer::{Inbox, worker};
 
-#[tokio::main]
+// One scheduler thread: a worker mostly waits on SQS and Postgres, and a second thread would only add wake-ups
+// between threads (CPU per message, see `make bench`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     worker::main(SPEC, |pool, _aws| Ok(Inbox::new(pool.clone(), Archive))).await
 }
