@@ -7,7 +7,8 @@
 //! an admin pages the mail API, and SES feedback goes to the suppressor's queue. The run ends when the archive
 //! holds every task event, the mailer has logged every completion and all three queues are empty.
 //!
-//! Reported per binary: RSS after start-up (idle), the kernel's high-water mark `VmHWM` at the end (peak, so no
+//! Reported per binary: RSS after start-up and an admin login (idle; split into anonymous and file-backed pages),
+//! RSS 3 s after the load (what it keeps), the kernel's high-water mark `VmHWM` at the end (peak, so no
 //! sampling can miss it) and CPU seconds (user + system from `/proc/<pid>/stat`) spent during the load.
 
 use std::{
@@ -81,6 +82,11 @@ const BINARIES: [&str; 6] = [
 pub struct Binary {
     pub name: String,
     pub idle_rss_mib: f64,
+    /// The idle RSS split: anonymous memory (heap, stacks) and file-backed pages (mostly the binary's own code).
+    pub idle_anon_mib: f64,
+    pub idle_file_mib: f64,
+    /// RSS a few seconds after the load ended: what the process keeps once the work is done.
+    pub after_load_rss_mib: f64,
     /// `VmHWM` at the end of the load: the most this process was ever resident.
     pub peak_rss_mib: f64,
     /// User + system CPU seconds spent during the load.
@@ -116,13 +122,19 @@ impl FootprintReport {
             self.load_seconds
         );
         println!(
-            "{:<16} {:>10} {:>10} {:>10} {:>10}",
-            "binary", "idle MiB", "peak MiB", "CPU s", "vCPU"
+            "{:<16} {:>10} {:>16} {:>10} {:>10} {:>10} {:>10}",
+            "binary", "idle MiB", "(anon + file)", "peak MiB", "after MiB", "CPU s", "vCPU"
         );
         for b in &self.binaries {
             println!(
-                "{:<16} {:>10.1} {:>10.1} {:>10.2} {:>10.2}",
-                b.name, b.idle_rss_mib, b.peak_rss_mib, b.load_cpu_seconds, b.vcpu_share
+                "{:<16} {:>10.1} {:>16} {:>10.1} {:>10.1} {:>10.2} {:>10.2}",
+                b.name,
+                b.idle_rss_mib,
+                format!("({:.1} + {:.1})", b.idle_anon_mib, b.idle_file_mib),
+                b.peak_rss_mib,
+                b.after_load_rss_mib,
+                b.load_cpu_seconds,
+                b.vcpu_share
             );
         }
     }
@@ -487,9 +499,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
 
     // Idle: every process started, connected and waiting.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle: Vec<f64> = procs
+    let idle: Vec<[f64; 3]> = procs
         .iter()
-        .map(|p| proc_status_mib(p.pid, "VmRSS:"))
+        .map(|p| {
+            [
+                proc_status_mib(p.pid, "VmRSS:"),
+                proc_status_mib(p.pid, "RssAnon:"),
+                proc_status_mib(p.pid, "RssFile:"),
+            ]
+        })
         .collect();
     let cpu_before: Vec<f64> = procs.iter().map(|p| cpu_seconds(p.pid)).collect();
     let started = Instant::now();
@@ -610,15 +628,21 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let load_seconds = started.elapsed().as_secs_f64();
+    let cpu_after: Vec<f64> = procs.iter().map(|p| cpu_seconds(p.pid)).collect();
+    // Idle again: what each process keeps once the work is done (allocators return memory on their own time).
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let binaries = procs
         .iter()
-        .zip(idle.iter().zip(&cpu_before))
-        .map(|(p, (idle, before))| {
-            let cpu = cpu_seconds(p.pid) - before;
+        .zip(idle.iter().zip(cpu_before.iter().zip(&cpu_after)))
+        .map(|(p, ([idle, anon, file], (before, after)))| {
+            let cpu = after - before;
             Binary {
                 name: p.name.to_owned(),
                 idle_rss_mib: *idle,
+                idle_anon_mib: *anon,
+                idle_file_mib: *file,
+                after_load_rss_mib: proc_status_mib(p.pid, "VmRSS:"),
                 peak_rss_mib: proc_status_mib(p.pid, "VmHWM:"),
                 load_cpu_seconds: cpu,
                 vcpu_share: cpu / load_seconds,

@@ -1,4 +1,5 @@
 use std::process::ExitCode;
+use switchyard_alloc as _;
 
 use event_archive::{Archive, SPEC};
 use switchyard_consumer::{Inbox, worker};

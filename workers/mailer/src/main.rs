@@ -1,4 +1,5 @@
 use std::process::ExitCode;
+use switchyard_alloc as _;
 
 use switchyard_consumer::worker;
 
