@@ -109,11 +109,20 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
         inbox.push(rate);
         cpu_inbox.push(cpu);
 
+        // The order alternates between rounds (relay first, then the plain loop first) so that neither always runs
+        // right after the outbox was filled (autovacuum, a busier emulator).
         let events = fill_outbox(&env, n).await?;
-        let ((rate, _), ()) = measure(n, relay_drain(&env)).await?;
-        relay.push(rate);
-        let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
-        publish.push(rate);
+        if round % 2 == 1 {
+            let ((rate, _), ()) = measure(n, relay_drain(&env)).await?;
+            relay.push(rate);
+            let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
+            publish.push(rate);
+        } else {
+            let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
+            publish.push(rate);
+            let ((rate, _), ()) = measure(n, relay_drain(&env)).await?;
+            relay.push(rate);
+        }
     }
     teardown(&env).await;
 
