@@ -45,18 +45,23 @@ fn unsigned(header: Value, claims: &Value) -> String {
     )
 }
 
+/// The challenge for refused credentials (RFC 6750 §3).
+const INVALID_TOKEN: &str = r#"Bearer realm="switchyard", error="invalid_token""#;
+/// The challenge for a request without credentials: no error code (RFC 6750 §3.1).
+const BARE_CHALLENGE: &str = r#"Bearer realm="switchyard""#;
+
 async fn assert_401(http: &reqwest::Client, url: &str, token: Option<&str>, case: &str) {
     let mut req = http.get(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
+    assert_401_with(req, INVALID_TOKEN, case).await;
+}
+
+async fn assert_401_with(req: reqwest::RequestBuilder, challenge: &str, case: &str) {
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), 401, "{case}");
-    assert_eq!(
-        r.headers()["www-authenticate"],
-        r#"Bearer error="invalid_token""#,
-        "{case}"
-    );
+    assert_eq!(r.headers()["www-authenticate"], challenge, "{case}");
     assert_eq!(
         r.headers()["content-type"],
         "application/problem+json",
@@ -174,7 +179,7 @@ async fn auth_every_bad_token_is_the_same_401_in_identity_and_in_another_service
         for (case, token) in &cases {
             assert_401(&id.http, &base, Some(token), &format!("{case} @ {base}")).await;
         }
-        assert_401(&id.http, &base, None, "no token").await;
+        assert_401_with(id.http.get(&base), BARE_CHALLENGE, "no token").await;
         // The token in the query string instead of the header.
         assert_401(
             &id.http,
@@ -184,6 +189,75 @@ async fn auth_every_bad_token_is_the_same_401_in_identity_and_in_another_service
         )
         .await;
         // And the real token still works.
+        let ok = id
+            .http
+            .get(&base)
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200, "{base}");
+    }
+    stop.cancel();
+    world.finish().await;
+}
+
+/// RFC 9110 allows one Authorization header: two (even two copies of a good token) are refused like a bad token.
+/// A request without credentials — no header, or another scheme — gets the bare `Bearer` challenge without an
+/// `error` attribute (RFC 6750 §3.1), in identity and in a service using switchyard-auth alike.
+#[tokio::test]
+async fn auth_two_authorization_headers_are_a_401_and_no_credentials_get_a_challenge_without_error()
+{
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (service, stop) = protected_service(&id.auth_config()).await;
+    let (_, tokens) = id.user().await;
+    let (_, other) = id.user().await;
+    for base in [id.at("/v1/users/me"), format!("{service}/v1/whoami")] {
+        let bearer = |t: &str| format!("Bearer {t}");
+        for (case, first, second) in [
+            (
+                "the same good token twice",
+                bearer(&tokens.access),
+                bearer(&tokens.access),
+            ),
+            (
+                "two users' good tokens",
+                bearer(&tokens.access),
+                bearer(&other.access),
+            ),
+            (
+                "a good token and a bad one",
+                bearer(&tokens.access),
+                bearer("x.y.z"),
+            ),
+            (
+                "a good token and Basic",
+                bearer(&tokens.access),
+                "Basic dTpw".to_owned(),
+            ),
+        ] {
+            let req = id
+                .http
+                .get(&base)
+                .header("authorization", first)
+                .header("authorization", second);
+            assert_401_with(req, INVALID_TOKEN, &format!("{case} @ {base}")).await;
+        }
+        for (case, req) in [
+            ("no Authorization header", id.http.get(&base)),
+            (
+                "another scheme",
+                id.http.get(&base).header("authorization", "Basic dTpw"),
+            ),
+        ] {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{case} @ {base}");
+            let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+            assert!(challenge.starts_with("Bearer"), "{case}: {challenge}");
+            assert!(!challenge.contains("error="), "{case}: {challenge}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+        }
         let ok = id
             .http
             .get(&base)

@@ -222,7 +222,7 @@ async fn mail_api_needs_a_token_and_mail_admin_on_every_route() {
         assert_eq!(r.headers()["content-type"], "application/problem+json");
         assert_eq!(
             r.headers()["www-authenticate"],
-            r#"Bearer error="invalid_token""#
+            r#"Bearer realm="switchyard""#
         );
     }
     let r = api

@@ -276,10 +276,16 @@ impl Auth {
         &self.0.cache
     }
 
-    /// Verifies the request's bearer token and loads current permissions.
+    /// Verifies the request's bearer token and loads current permissions. No credentials at all is a 401 with a
+    /// bare challenge ([`ApiError::MissingCredentials`]); any refused credentials the same 401 with
+    /// `error="invalid_token"` ([`ApiError::Unauthorized`]).
     pub async fn authenticate(&self, parts: &Parts) -> Result<AuthUser, ApiError> {
         let claims = match self.claims(parts).await {
             Ok(c) => c,
+            Err(Rejection::Missing) => {
+                tracing::debug!("no bearer credentials");
+                return Err(ApiError::MissingCredentials);
+            }
             Err(reason) => {
                 tracing::debug!(%reason, "bearer token rejected");
                 return Err(ApiError::Unauthorized);
@@ -332,7 +338,9 @@ impl Auth {
 }
 
 /// The token from `Authorization: Bearer <token>`; tokens in the query string are refused (RFC 6750 §5.3: URLs
-/// end up in logs and Referer headers).
+/// end up in logs and Referer headers), and so are two `Authorization` headers (RFC 9110 §11.6.2 allows one: which
+/// one a proxy or another framework would pick is anybody's guess). No header, or another scheme, is
+/// [`Rejection::Missing`]: the client sent no bearer credentials at all.
 fn bearer_token(parts: &Parts) -> Result<&str, Rejection> {
     if let Some(query) = parts.uri.query()
         && query.split('&').any(|kv| {
@@ -343,16 +351,23 @@ fn bearer_token(parts: &Parts) -> Result<&str, Rejection> {
     {
         return Err(Rejection::InQuery);
     }
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(Rejection::Missing)?;
-    let (scheme, token) = value.split_once(' ').ok_or(Rejection::Missing)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Rejection::Missing);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::Repeated);
+    }
+    let value = value.to_str().map_err(|_| Rejection::Malformed)?.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Rejection::Missing);
     }
-    Ok(token.trim())
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Rejection::Malformed);
+    }
+    Ok(token)
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -389,9 +404,27 @@ mod tests {
         );
         assert_eq!(bearer_token(&parts("/x", None)), Err(Rejection::Missing));
         assert_eq!(
+            bearer_token(&parts("/x", Some("Bearer "))),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&parts("/x", Some("Bearer"))),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(
             bearer_token(&parts("/x?access_token=abc", Some("Bearer abc"))),
             Err(Rejection::InQuery)
         );
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused_even_when_one_is_good() {
+        let req = axum::http::Request::get("/x")
+            .header(header::AUTHORIZATION, "Bearer abc")
+            .header(header::AUTHORIZATION, "Bearer abc")
+            .body(())
+            .unwrap();
+        assert_eq!(bearer_token(&req.into_parts().0), Err(Rejection::Repeated));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! - [`verify`]: the bearer token (header only; query-string tokens are refused) must be at most 8 KiB, three
 //!   segments, `alg` EdDSA (pinned: `none`, HS256 & co. never reach a key), a `kid` known from identity's JWKS
 //!   ([`jwks`]: cached, refreshed on an unknown `kid` at most every `JWKS_MIN_REFRESH_SECONDS`), and `iss`, `aud`,
-//!   `exp`, `nbf` and `typ` = `access` ([`claims`]). Every failure is the same 401 (`WWW-Authenticate: Bearer
-//!   error="invalid_token"` + problem+json); the reason is logged at debug level only.
+//!   `exp`, `nbf` and `typ` = `access` ([`claims`]); exactly one `Authorization` header. Every failure is the same
+//!   401 (`WWW-Authenticate: Bearer realm="switchyard", error="invalid_token"` + problem+json); the reason is
+//!   logged at debug level only. A request with no credentials at all gets the bare challenge
+//!   `Bearer realm="switchyard"` (RFC 6750 §3.1: no error code).
 //! - [`permissions`]: the user's permissions and their version come from Redis (`{REDIS_KEY_PREFIX}perms:{user}`).
 //!   On a miss, or when the token carries a newer version than the cache, the [`permissions::PermissionSource`]
 //!   (identity's internal endpoint, or identity's own database inside identity) answers and refills Redis. When

@@ -13,8 +13,13 @@ use crate::{
 /// Why a token was refused (for logs only).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Rejection {
+    /// No `Authorization` header, or another scheme than Bearer: no credentials (401 without `error=`).
     #[error("no Authorization: Bearer header")]
     Missing,
+    #[error("more than one Authorization header")]
+    Repeated,
+    #[error("Authorization: Bearer without a readable token")]
+    Malformed,
     #[error("token sent in the query string (only the Authorization header is accepted)")]
     InQuery,
     #[error("token longer than {MAX_TOKEN_BYTES} bytes")]
@@ -127,4 +132,73 @@ fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::{Jwk, JwkSet, StaticJwks};
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use ring::{
+        rand::SystemRandom,
+        signature::{Ed25519KeyPair, KeyPair},
+    };
+    use uuid::Uuid;
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://identity.test".into(),
+            aud: "switchyard".into(),
+            sub: Uuid::now_v7(),
+            exp: now + 600,
+            nbf: now,
+            iat: now,
+            jti: Uuid::now_v7(),
+            typ: TOKEN_TYPE_ACCESS.into(),
+            pv: 1,
+            sid: Uuid::now_v7(),
+        }
+    }
+
+    /// jsonwebtoken >= 10 does its cryptography through a provider chosen by a cargo feature (`aws_lc_rs` here);
+    /// with none it panics on the first sign or verify. This signs and verifies an EdDSA token end to end through
+    /// the workspace's dependency declaration, so a build without a backend fails here, not in production.
+    #[tokio::test]
+    async fn the_crypto_backend_signs_and_verifies_eddsa() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let keys = KeyCache::new(
+            Box::new(StaticJwks(JwkSet {
+                keys: vec![Jwk::ed25519("k1", x)],
+            })),
+            Duration::from_secs(30),
+            Duration::from_secs(300),
+        );
+        let verifier = Verifier::new(
+            keys,
+            "https://identity.test",
+            "switchyard",
+            Duration::from_secs(5),
+        );
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let claims = claims(chrono_now());
+        let token = encode(&header, &claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap();
+        assert_eq!(verifier.verify(&token).await, Ok(claims));
+
+        // A signature by another key under the same kid is refused by the backend's verification.
+        let other = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let forged = encode(
+            &header,
+            &self::claims(chrono_now()),
+            &EncodingKey::from_ed_der(other.as_ref()),
+        )
+        .unwrap();
+        assert!(matches!(
+            verifier.verify(&forged).await,
+            Err(Rejection::Invalid(_))
+        ));
+    }
 }

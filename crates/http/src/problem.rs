@@ -14,6 +14,12 @@ use serde::Serialize;
 /// The media type of a problem document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The challenge for a request without credentials (RFC 6750 §3.1: no `error` attribute).
+pub const CHALLENGE: &str = r#"Bearer realm="switchyard""#;
+
+/// The challenge for a request whose bearer token was refused.
+pub const INVALID_TOKEN: &str = r#"Bearer realm="switchyard", error="invalid_token""#;
+
 /// One offending input field of a 422 answer (`field` is a JSON path such as `permissions[2]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
@@ -50,10 +56,17 @@ pub enum ApiError {
     /// Malformed request (bad JSON syntax, bad header).
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// No valid credentials. Always the same answer whatever the reason (the reason is logged at debug level by
-    /// whoever rejects the token), with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).
+    /// Credentials were sent but are not valid (bad, expired or revoked token, a token in the query string, two
+    /// `Authorization` headers). Always the same answer whatever the reason (the reason is logged at debug level by
+    /// whoever rejects the token), with `WWW-Authenticate: Bearer realm="switchyard", error="invalid_token"`
+    /// (RFC 6750 §3).
     #[error("unauthorized")]
     Unauthorized,
+    /// No credentials at all (no `Authorization` header, or another scheme than Bearer): 401 with a bare
+    /// `WWW-Authenticate: Bearer realm="switchyard"` challenge and no `error` (RFC 6750 §3.1: a request without
+    /// authentication information gets no error code).
+    #[error("no credentials")]
+    MissingCredentials,
     /// Login or refresh failed: one generic 401 whatever was wrong (unknown user, bad password, used token).
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -62,6 +75,16 @@ pub enum ApiError {
     Forbidden(String),
     #[error("not found")]
     NotFound,
+    /// A path segment cannot name a resource (not valid UTF-8, not a UUID): 404 like any unknown resource, with a
+    /// detail naming the segment (see [`crate::Path`]).
+    #[error("not found: {0}")]
+    InvalidPath(String),
+    /// Any other status, for answers the framework produced (405, 413, ...): see [`crate::server`].
+    #[error("{status}: {detail:?}")]
+    Status {
+        status: StatusCode,
+        detail: Option<String>,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
     /// An `If-Match` precondition did not hold.
@@ -104,9 +127,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::MissingCredentials | Self::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::InvalidPath(_) => StatusCode::NOT_FOUND,
+            Self::Status { status, .. } => *status,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,8 +150,13 @@ impl ApiError {
             | Self::Forbidden(d)
             | Self::Conflict(d)
             | Self::PreconditionFailed(d)
+            | Self::InvalidPath(d)
             | Self::UnsupportedMediaType(d) => Some(d.clone()),
-            Self::Unauthorized => Some("missing or invalid access token".into()),
+            Self::Status { detail, .. } => detail.clone(),
+            Self::Unauthorized => Some("invalid access token".into()),
+            Self::MissingCredentials => {
+                Some("an access token is required: Authorization: Bearer <token>".into())
+            }
             Self::InvalidCredentials => Some("invalid credentials".into()),
             Self::Unprocessable(_) => Some("the request has invalid fields".into()),
             Self::TooManyRequests(_) => Some("too many attempts; retry later".into()),
@@ -168,7 +199,13 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                    HeaderValue::from_static(INVALID_TOKEN),
+                );
+            }
+            Self::MissingCredentials => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(CHALLENGE),
                 );
             }
             Self::TooManyRequests(after)
@@ -180,7 +217,7 @@ impl IntoResponse for ApiError {
             Self::InvalidCredentials => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer realm="switchyard""#),
+                    HeaderValue::from_static(CHALLENGE),
                 );
             }
             _ => {}
@@ -200,11 +237,16 @@ mod tests {
 
     #[tokio::test]
     async fn unauthorized_carries_the_bearer_challenge() {
+        let r = ApiError::MissingCredentials.into_response();
+        assert_eq!(r.status(), 401);
+        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        assert!(!challenge.contains("error="), "RFC 6750 §3.1: {challenge}");
         let r = ApiError::Unauthorized.into_response();
         assert_eq!(r.status(), 401);
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
-            r#"Bearer error="invalid_token""#
+            r#"Bearer realm="switchyard", error="invalid_token""#
         );
         assert_eq!(r.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         let b = body(r).await;

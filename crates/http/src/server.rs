@@ -8,8 +8,10 @@ use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 
 use axum::{
     Router,
-    extract::DefaultBodyLimit,
-    http::{HeaderName, HeaderValue, Method, header},
+    extract::{DefaultBodyLimit, Request},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use switchyard_core::{
@@ -19,7 +21,7 @@ use switchyard_core::{
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, PROBLEM_JSON};
 
 /// Default request body limit: generous for JSON APIs, small enough that nobody streams megabytes at us.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -124,17 +126,65 @@ impl HttpSettings {
     }
 }
 
-/// Adds `/healthz`, the problem+json 404 fallback, the body limit, CORS and the per-request trace span.
+/// Adds `/healthz`, the problem+json 404 fallback, problem+json for every other error the framework answers
+/// (see [`problem_for_framework_errors`]), the body limit, CORS and the per-request trace span.
 pub fn with_common_layers(router: Router, settings: &HttpSettings) -> Router {
     let router = router
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(axum::middleware::from_fn(problem_for_framework_errors))
         .layer(axum::middleware::from_fn(crate::trace::layer));
     match settings.cors() {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// Largest framework error body kept as the problem's `detail` (axum's rejection texts are one line).
+const MAX_DETAIL_BYTES: usize = 1024;
+
+/// Middleware: an error answer that is not already a problem document becomes one, keeping its status and headers.
+/// Handlers answer problems themselves ([`ApiError`]); this catches what the framework answers on its own: 405 for
+/// a known path with another method (empty body; `Allow` is kept), and any plain-text rejection of an axum
+/// extractor. A 4xx's plain text becomes the `detail`; a 5xx's body is dropped (it is for logs, not clients).
+pub async fn problem_for_framework_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let plain = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    let detail = if status.is_client_error() && plain {
+        axum::body::to_bytes(body, MAX_DETAIL_BYTES)
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .filter(|s| !s.trim().is_empty())
+    } else {
+        None
+    };
+    let detail = detail.or_else(|| {
+        (status == StatusCode::METHOD_NOT_ALLOWED)
+            .then(|| "this path does not support the method; see Allow".to_owned())
+    });
+    let mut problem = ApiError::Status { status, detail }.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().append(name, value.clone());
+        }
+    }
+    problem
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -202,6 +252,42 @@ mod tests {
             missing.headers()[header::CONTENT_TYPE],
             crate::problem::PROBLEM_JSON
         );
+    }
+
+    #[tokio::test]
+    async fn framework_errors_are_problems_too() {
+        use axum::routing::post;
+        let app = with_common_layers(
+            Router::new()
+                .route("/things", post(|| async { "made" }))
+                .route(
+                    "/plain",
+                    get(|| async { (StatusCode::BAD_REQUEST, "plain text rejection") }),
+                ),
+            &HttpSettings::local(([127, 0, 0, 1], 0).into()),
+        );
+        let call = |method: Method, uri: &'static str| {
+            app.clone().oneshot(
+                axum::http::Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+        };
+        let r = call(Method::DELETE, "/things").await.unwrap();
+        assert_eq!(r.status(), 405);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(r.headers()[header::ALLOW], "POST");
+        let r = call(Method::GET, "/plain").await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["detail"], "plain text rejection");
+        assert_eq!(body["status"], 400);
+        let r = call(Method::POST, "/things").await.unwrap();
+        assert_eq!(r.status(), 200);
     }
 
     #[tokio::test]

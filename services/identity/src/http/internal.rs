@@ -2,13 +2,9 @@
 //! while Redis is down. Reads Postgres and refills Redis. Not in the public OpenAPI document and not routed by the
 //! ALB: only reachable inside the service network.
 
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::get,
-};
+use axum::{Json, Router, extract::State, routing::get};
 use switchyard_auth::Permissions;
-use switchyard_http::ApiError;
+use switchyard_http::{ApiError, Path};
 use uuid::Uuid;
 
 use super::internal;

@@ -2,15 +2,11 @@
 
 use std::time::Duration;
 
-use axum::{
-    Router,
-    extract::{Path, State, rejection::PathRejection},
-    routing::get,
-};
+use axum::{Router, extract::State, routing::get};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchyard_auth::AuthUser;
-use switchyard_http::{ApiError, Json, problem::Problem};
+use switchyard_http::{ApiError, Json, Path, problem::Problem};
 use switchyard_mail::EmailAddress;
 use utoipa::ToSchema;
 
@@ -106,9 +102,9 @@ fn decode_cursor(s: &str) -> Option<SuppressionCursor> {
     Some((at, address.to_owned()))
 }
 
-/// The `{email}` path segment as an address (422 naming `email` otherwise).
-fn path_address(path: Result<Path<String>, PathRejection>) -> Result<EmailAddress, ApiError> {
-    let Path(raw) = path.map_err(|e| ApiError::BadRequest(format!("bad path: {e}")))?;
+/// The `{email}` path segment as an address (422 naming `email` otherwise; a segment that is not UTF-8 is already a
+/// 404 from the extractor).
+fn path_address(Path(raw): Path<String>) -> Result<EmailAddress, ApiError> {
     EmailAddress::parse(&raw)
         .map_err(|e| ApiError::field("email", format!("not an email address: {e}")))
 }
@@ -142,7 +138,7 @@ pub struct SuppressionDetail {
 pub async fn detail(
     user: AuthUser,
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Path<String>,
 ) -> Result<Json<SuppressionDetail>, ApiError> {
     user.require(MAIL_ADMIN)?;
     let address = path_address(path)?;
@@ -194,7 +190,7 @@ pub struct Unsuppressed {
 pub async fn remove(
     user: AuthUser,
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    path: Path<String>,
 ) -> Result<Json<Unsuppressed>, ApiError> {
     user.require(MAIL_ADMIN)?;
     let address = path_address(path)?;
