@@ -1,15 +1,36 @@
 //! The identity service end to end: sign-up (and its event on the bus), validation, login, refresh rotation with
 //! reuse detection, logout, throttling, JWKS and OpenAPI.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use ::identity::throttle::ThrottleSettings;
 use serde_json::{Value, json};
 use switchyard_events::{CloudEvent, identity::UserRegistered};
 use switchyard_tests::{
     World,
-    identity::{IdentityOptions, TestIdentity},
+    identity::{IdentityOptions, TestIdentity, Tokens, tokens},
 };
+use uuid::Uuid;
+
+/// Moves every used refresh token's rotation `by` into the past (as if the grace window had passed).
+async fn age_used_refresh_tokens(id: &TestIdentity, by: Duration) {
+    sqlx::query("UPDATE refresh_tokens SET used_at = used_at - make_interval(secs => $1) WHERE used_at IS NOT NULL")
+        .bind(by.as_secs_f64())
+        .execute(&id.pool)
+        .await
+        .unwrap();
+}
+
+async fn me_status(id: &TestIdentity, access: &str) -> u16 {
+    id.http
+        .get(id.at("/v1/users/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
 
 #[tokio::test]
 async fn identity_signup_emits_user_registered_on_the_topic_in_the_request_trace() {
@@ -155,7 +176,9 @@ async fn identity_refresh_rotates_and_reuse_revokes_the_whole_session_and_logout
         .unwrap();
     assert_eq!(me.status(), 200);
 
-    // The first token again: reuse -> 401, and the whole family is revoked, including the newest token.
+    // The first token again, past the grace window (moved back in time here): reuse -> 401, and the whole family is
+    // revoked, including the newest token.
+    age_used_refresh_tokens(&id, Duration::from_secs(3600)).await;
     assert_eq!(id.refresh(&first.refresh).await.status(), 401);
     assert_eq!(id.refresh(&second.refresh).await.status(), 401);
     assert_eq!(id.refresh("not-a-token").await.status(), 401);
@@ -341,5 +364,170 @@ async fn identity_behind_the_alb_throttles_the_address_the_alb_saw_not_what_the_
         201,
         "a spoofed entry must not lock out its owner"
     );
+    world.finish().await;
+}
+
+/// Two tabs (or a retry after a lost response) present the same refresh token at once: every one of them gets the
+/// same successor pair and the session lives on; only a reuse after the grace window revokes it.
+#[tokio::test]
+async fn identity_concurrent_refreshes_of_one_token_get_the_same_pair_and_keep_the_session() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (_, email, password) = id.signup().await;
+    let first = id.login(&email, &password).await;
+
+    let answers = futures::future::join_all((0..6).map(|_| id.refresh(&first.refresh))).await;
+    let mut pairs = BTreeSet::new();
+    for r in answers {
+        assert_eq!(r.status(), 200, "every concurrent refresh succeeds");
+        let body: Value = r.json().await.unwrap();
+        assert!(body["expires_in"].as_u64().unwrap() > 0, "{body}");
+        let t = tokens(body);
+        pairs.insert((t.access, t.refresh));
+    }
+    assert_eq!(pairs.len(), 1, "one successor pair for all: {pairs:?}");
+    let (access, refresh) = pairs.pop_first().unwrap();
+    let second = Tokens { access, refresh };
+    assert_ne!(second.refresh, first.refresh);
+    assert_eq!(me_status(&id, &second.access).await, 200);
+
+    // The session goes on: the successor rotates normally, and a late tab presenting the first token again still
+    // within the window gets the pair it would have got.
+    let third = tokens(id.refresh(&second.refresh).await.json().await.unwrap());
+    let late = id.refresh(&first.refresh).await;
+    assert_eq!(late.status(), 200);
+    assert_eq!(tokens(late.json().await.unwrap()).refresh, second.refresh);
+    assert_eq!(
+        id.refresh(&third.refresh).await.status(),
+        200,
+        "session alive"
+    );
+
+    // Past the window the old token is plain reuse again: the whole session is revoked.
+    age_used_refresh_tokens(&id, Duration::from_secs(3600)).await;
+    assert_eq!(id.refresh(&first.refresh).await.status(), 401);
+    let session = id.refresh(&third.refresh).await;
+    assert_eq!(session.status(), 401, "the family is revoked");
+
+    // Within the window, but after a logout: nothing is replayed.
+    let fresh = id.login(&email, &password).await;
+    let next = tokens(id.refresh(&fresh.refresh).await.json().await.unwrap());
+    let out = id
+        .http
+        .delete(id.at("/v1/sessions/current"))
+        .bearer_auth(&next.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(id.refresh(&fresh.refresh).await.status(), 401);
+    world.finish().await;
+}
+
+/// The last holder of users:admin cannot give it up or have it taken, also when two administrators take it from
+/// each other at the same moment: one of the two changes wins, the other is a 409.
+#[tokio::test]
+async fn identity_the_last_holder_of_users_admin_keeps_it_even_under_concurrent_puts() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (solo, solo_tokens) = id.admin().await;
+    let r = id
+        .set_permissions(&solo_tokens, solo, &["tasks:read"])
+        .await;
+    assert_eq!(r.status(), 409, "the only admin cannot drop users:admin");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .map(|d| d.contains("users:admin")),
+        Some(true)
+    );
+
+    // Several rounds of two admins removing each other at once (the first pair includes `solo`).
+    let mut admins = vec![(solo, solo_tokens)];
+    for _ in 0..5 {
+        let (a, a_tokens) = admins.pop().unwrap();
+        let (b, b_tokens) = id.admin().await;
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE 'users:admin' = ANY(permissions)")
+                .fetch_one(&id.pool)
+                .await
+                .unwrap();
+        assert_eq!(count, 2, "exactly a and b are admins");
+        let (ra, rb) = tokio::join!(
+            id.set_permissions(&a_tokens, b, &["tasks:read"]),
+            id.set_permissions(&b_tokens, a, &["tasks:read"]),
+        );
+        let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "one wins, the other is refused");
+        let holders: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM users WHERE 'users:admin' = ANY(permissions)")
+                .fetch_all(&id.pool)
+                .await
+                .unwrap();
+        assert_eq!(holders.len(), 1, "one administrator is left: {holders:?}");
+        admins.push(if holders[0] == a {
+            (a, a_tokens)
+        } else {
+            (b, b_tokens)
+        });
+    }
+    // With a second administrator, the first may step down.
+    let (last, last_tokens) = admins.pop().unwrap();
+    id.admin().await;
+    assert_eq!(
+        id.set_permissions(&last_tokens, last, &[]).await.status(),
+        200
+    );
+    world.finish().await;
+}
+
+/// PUT of the set a user already has (in any order, with duplicates) changes nothing: same version and ETag, and
+/// no `user.permissions_changed` event.
+#[tokio::test]
+async fn identity_putting_the_same_permissions_again_keeps_the_version_and_emits_no_event() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (_, admin) = id.admin().await;
+    let (user, _) = id.user().await;
+    let put = |perms: &'static [&'static str]| id.set_permissions(&admin, user, perms);
+
+    let first = put(&["tasks:write", "tasks:read"]).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let v1 = first.json::<Value>().await.unwrap()["version"]
+        .as_i64()
+        .unwrap();
+    let again = put(&["tasks:read", "tasks:write", "tasks:read"]).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["version"].as_i64(), Some(v1), "unchanged: {body}");
+    assert_eq!(body["permissions"], json!(["tasks:read", "tasks:write"]));
+    // A real change after it: the next version, and the only other event.
+    let changed = put(&["tasks:read"]).await;
+    assert_eq!(
+        changed.json::<Value>().await.unwrap()["version"].as_i64(),
+        Some(v1 + 1)
+    );
+
+    let mut versions = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !versions.contains(&(v1 + 1)) && tokio::time::Instant::now() < until {
+        for m in world
+            .drain(world.queue("event-archive"), 1, Duration::from_secs(2))
+            .await
+        {
+            let event = CloudEvent::from_json(m.body().unwrap()).unwrap();
+            if event.event_type.contains("permissions_changed")
+                && event.data["user_id"] == json!(user)
+            {
+                versions.push(event.data["version"].as_i64().unwrap());
+            }
+        }
+    }
+    versions.sort();
+    assert_eq!(versions, [v1, v1 + 1], "no event for the unchanged PUT");
     world.finish().await;
 }

@@ -95,6 +95,7 @@ impl TestIdentity {
                 audience: AUDIENCE.into(),
                 access_ttl: Duration::from_secs(900),
                 refresh_ttl: Duration::from_secs(3600),
+                refresh_reuse_grace: Duration::from_secs(20),
             },
             throttle: options.throttle,
             trusted_proxy_hops: options.trusted_proxy_hops,

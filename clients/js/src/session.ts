@@ -1,7 +1,9 @@
 /**
  * A login session shared by the clients of every Switchyard service: it holds the access and refresh tokens,
  * adds `Authorization: Bearer <access>` to requests, and on a 401 refreshes once (concurrent 401s share one
- * refresh, because refresh tokens are single use: a second use would revoke the whole session) and retries.
+ * refresh: refresh tokens are single use) and retries. Identity answers a refresh token presented again within
+ * its grace window (REFRESH_REUSE_GRACE_SECONDS, 20 s) with the same new pair, so two tabs or processes holding
+ * one session may refresh at once; presented later, a used token revokes the whole session.
  */
 
 export interface Tokens {

@@ -73,6 +73,29 @@ test("concurrent 401s share one refresh (refresh tokens are single use)", async 
   assert.equal(calls.filter((c) => c.startsWith("POST /v1/sessions/refresh")).length, 1, calls.join("\n"));
 });
 
+test("two tabs refreshing one session at once both stay logged in with the same tokens", async () => {
+  const { client } = await loggedIn();
+  const shared = client.session.current!;
+  const tabs = [recordingClient(), recordingClient()];
+  for (const tab of tabs) tab.client.session.set({ ...shared, accessToken: "not.a.token" });
+  const [a, b] = await Promise.all(tabs.map((tab) => tab.client.me()));
+  assert.equal(a.id, b.id);
+  for (const tab of tabs) {
+    assert.deepEqual(tab.calls, [
+      "GET /v1/users/me -> 401",
+      "POST /v1/sessions/refresh -> 200",
+      "GET /v1/users/me -> 200",
+    ]);
+  }
+  assert.deepEqual(tabs[0].client.session.current, tabs[1].client.session.current, "one successor pair");
+  assert.notEqual(tabs[0].client.session.current!.refreshToken, shared.refreshToken);
+  // The session goes on: the successor refreshes normally.
+  const next = tabs[0].client.session.current!;
+  tabs[0].client.session.set({ ...next, accessToken: "not.a.token" });
+  assert.ok((await tabs[0].client.me()).id);
+  assert.notEqual(tabs[0].client.session.current!.refreshToken, next.refreshToken);
+});
+
 test("after logout the refresh fails once, the session is cleared, no retry loop", async () => {
   const { client, calls } = await loggedIn();
   const tokens = client.session.current!;

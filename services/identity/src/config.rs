@@ -9,6 +9,7 @@
 //! | `JWT_SIGNING_KEYS` (or `JWT_SIGNING_KEYS_FILE`) | – | secret; `identity gen-key` prints one |
 //! | `JWT_ISSUER`, `JWT_AUDIENCE` | – | |
 //! | `ACCESS_TOKEN_TTL_SECONDS`, `REFRESH_TOKEN_TTL_SECONDS` | 900, 2592000 | |
+//! | `REFRESH_REUSE_GRACE_SECONDS` | 20 | a rotated refresh token presented again this soon gets the same pair (0: never; at most 120) |
 //! | `LOGIN_MAX_FAILURES_PER_ACCOUNT`, `LOGIN_MAX_FAILURES_PER_ADDRESS`, `LOGIN_THROTTLE_WINDOW_SECONDS` | 5, 50, 900 | |
 //! | `TRUSTED_PROXY_HOPS` | 0 | proxies in front that append to X-Forwarded-For: 1 behind the ALB (see [`crate::http::ClientAddr`]) |
 //! | `PASSWORD_HASH_CONCURRENCY` | number of CPUs | |
@@ -42,6 +43,14 @@ pub const ACCESS_TOKEN_TTL_SECONDS: Var =
     Var::new("ACCESS_TOKEN_TTL_SECONDS", "lifetime of access tokens").example("900");
 pub const REFRESH_TOKEN_TTL_SECONDS: Var =
     Var::new("REFRESH_TOKEN_TTL_SECONDS", "lifetime of refresh tokens").example("2592000");
+pub const REFRESH_REUSE_GRACE_SECONDS: Var = Var::new(
+    "REFRESH_REUSE_GRACE_SECONDS",
+    "how long a rotated refresh token may be presented again and get the same new pair (concurrent refreshes, \
+     retries) instead of revoking the session as reuse; 0 = never, at most 120",
+)
+.example("20");
+/// The longest accepted `REFRESH_REUSE_GRACE_SECONDS`: longer windows let a stolen token go unnoticed longer.
+pub const MAX_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(120);
 pub const LOGIN_MAX_FAILURES_PER_ACCOUNT: Var = Var::new(
     "LOGIN_MAX_FAILURES_PER_ACCOUNT",
     "failed logins per account within the window before 429",
@@ -86,6 +95,18 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let auth = AuthConfig::from_env_for_identity()?;
+        let refresh_reuse_grace =
+            config::seconds(&REFRESH_REUSE_GRACE_SECONDS, Duration::from_secs(20))?;
+        if refresh_reuse_grace > MAX_REFRESH_REUSE_GRACE {
+            return Err(ConfigError::Invalid {
+                name: REFRESH_REUSE_GRACE_SECONDS.name.into(),
+                value: refresh_reuse_grace.as_secs().to_string(),
+                reason: format!(
+                    "at most {} seconds: a longer window lets a stolen refresh token be used without detection",
+                    MAX_REFRESH_REUSE_GRACE.as_secs()
+                ),
+            });
+        }
         Ok(Self {
             http: HttpSettings::from_env(DEFAULT_HTTP_ADDR)?,
             db: DbSettings::from_env("identity")?,
@@ -99,6 +120,7 @@ impl Settings {
                     &REFRESH_TOKEN_TTL_SECONDS,
                     Duration::from_secs(30 * 24 * 3600),
                 )?,
+                refresh_reuse_grace,
             },
             throttle: ThrottleSettings {
                 max_per_account: config::parsed(&LOGIN_MAX_FAILURES_PER_ACCOUNT, 5)?,

@@ -197,4 +197,41 @@ mod tests {
         assert!(SigningKeys::parse(&json).is_ok());
         assert!(SigningKeys::parse(r#"{"signing_kid":"x","keys":[]}"#).is_err());
     }
+
+    /// The upgrade guard (jsonwebtoken 9 -> 10, CVE-2026-25537): a token identity signs still verifies through
+    /// switchyard-auth, as every service checks it, and a token by a retired-then-removed key does not.
+    #[tokio::test]
+    async fn a_token_signed_by_identity_verifies_in_switchyard_auth() {
+        use std::time::Duration;
+        use switchyard_auth::{
+            jwks::{KeyCache, StaticJwks},
+            verify::Verifier,
+        };
+        let keys = SigningKeys::from_file(&generate().unwrap()).unwrap();
+        let settings = crate::tokens::TokenSettings {
+            issuer: "https://identity.test".into(),
+            audience: "switchyard".into(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+            refresh_reuse_grace: Duration::from_secs(20),
+        };
+        let (user, sid) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let token = crate::tokens::access_token(&keys, &settings, user, sid, 7).unwrap();
+        let verifier = |set: JwkSet| {
+            Verifier::new(
+                KeyCache::new(
+                    Box::new(StaticJwks(set)),
+                    Duration::from_secs(30),
+                    Duration::from_secs(300),
+                ),
+                "https://identity.test",
+                "switchyard",
+                Duration::from_secs(5),
+            )
+        };
+        let claims = verifier(keys.jwks().clone()).verify(&token).await.unwrap();
+        assert_eq!((claims.sub, claims.sid, claims.pv), (user, sid, 7));
+        let other = SigningKeys::from_file(&generate().unwrap()).unwrap();
+        assert!(verifier(other.jwks().clone()).verify(&token).await.is_err());
+    }
 }

@@ -80,14 +80,33 @@ pub async fn permissions(pool: &PgPool, id: Uuid) -> Result<Option<Permissions>,
     }))
 }
 
-/// Locks the user's row and returns the current permissions version (`None`: no such user).
+/// Locks the user's row and returns the current permissions and their version (`None`: no such user).
 pub async fn lock_permissions(
     conn: &mut PgConnection,
     id: Uuid,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT permissions_version FROM users WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
+) -> Result<Option<Permissions>, sqlx::Error> {
+    let row: Option<(Vec<String>, i64)> = sqlx::query_as(
+        "SELECT permissions, permissions_version FROM users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(permissions, version)| Permissions {
+        version,
+        permissions,
+    }))
+}
+
+/// Locks the rows of every holder of `permission`, in id order, and returns their ids. A change that may take the
+/// permission away calls this before locking its target, so such changes serialise (in one lock order: no
+/// deadlocks) and each one sees the holders the previous one left.
+pub async fn lock_holders(
+    conn: &mut PgConnection,
+    permission: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM users WHERE $1 = ANY(permissions) ORDER BY id FOR UPDATE")
+        .bind(permission)
+        .fetch_all(conn)
         .await
 }
 
@@ -115,6 +134,8 @@ pub struct RefreshRow {
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The pair this token was exchanged for, sealed with a key derived from the token (see `tokens`).
+    pub successor_sealed: Option<Vec<u8>>,
 }
 
 pub async fn insert_refresh(
@@ -143,7 +164,7 @@ pub async fn lock_refresh(
     token_hash: &[u8],
 ) -> Result<Option<RefreshRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens \
+        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at, successor_sealed FROM refresh_tokens \
          WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(token_hash)
@@ -151,9 +172,15 @@ pub async fn lock_refresh(
     .await
 }
 
-pub async fn mark_used(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
+/// Marks a token used, keeping the sealed pair it was exchanged for.
+pub async fn mark_used(
+    conn: &mut PgConnection,
+    id: Uuid,
+    successor_sealed: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refresh_tokens SET used_at = now(), successor_sealed = $2 WHERE id = $1")
         .bind(id)
+        .bind(successor_sealed)
         .execute(conn)
         .await?;
     Ok(())

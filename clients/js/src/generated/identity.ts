@@ -71,8 +71,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Exchanges a refresh token for a new access token and a new refresh token (the old one is used up).
-         *     Reusing a used refresh token revokes its whole session.
+         * Exchanges a refresh token for a new access token and a new refresh token (the old one is used up). The same
+         *     token presented again within the grace window (`REFRESH_REUSE_GRACE_SECONDS`, default 20 s) answers the same
+         *     pair again, so concurrent refreshes do not end the session; presented later, it revokes the whole session.
          */
         post: operations["refresh"];
         delete?: never;
@@ -126,7 +127,8 @@ export interface paths {
         /**
          * Replaces a user's permissions (needs `users:admin`). Postgres, the outbox event and the Redis entry change in
          *     this request, so the next request in any service sees the new set. `If-Match: "<version>"` makes it
-         *     conditional (412 when the version moved on).
+         *     conditional (412 when the version moved on). The same set again changes nothing (same version, no event). The
+         *     last holder of `users:admin` cannot lose it (409), however many administrators change permissions at once.
          */
         put: operations["put_permissions"];
         post?: never;
@@ -328,7 +330,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description New tokens */
+            /** @description New tokens (or, within the grace window after a rotation, the same pair that rotation issued) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -458,6 +460,15 @@ export interface operations {
             };
             /** @description No such user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Would remove users:admin from its last holder */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

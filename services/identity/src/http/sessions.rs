@@ -2,7 +2,11 @@
 //!
 //! A session is a refresh-token family. Each refresh marks the presented token used and issues a new one in the
 //! same family. Presenting a used token again means it was copied: the whole family is revoked, so both the thief
-//! and the user must log in again.
+//! and the user must log in again — except within `REFRESH_REUSE_GRACE_SECONDS` (20 s by default) of its rotation:
+//! then the answer is the very pair the rotation issued (same access token, same refresh token), so two tabs that
+//! refresh at once, or a retry after a lost response, do not log the user out (Auth0's "reuse interval", Okta's
+//! "grace period"). The pair is stored sealed with a key derived from the rotated token, so only its holder can
+//! open it. After the window, reuse revokes the family as before.
 
 use std::time::Duration;
 
@@ -161,15 +165,16 @@ async fn issue(
     })
 }
 
-/// Exchanges a refresh token for a new access token and a new refresh token (the old one is used up).
-/// Reusing a used refresh token revokes its whole session.
+/// Exchanges a refresh token for a new access token and a new refresh token (the old one is used up). The same
+/// token presented again within the grace window (`REFRESH_REUSE_GRACE_SECONDS`, default 20 s) answers the same
+/// pair again, so concurrent refreshes do not end the session; presented later, it revokes the whole session.
 #[utoipa::path(
     post,
     path = "/v1/sessions/refresh",
     tag = "sessions",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 200, description = "New tokens (or, within the grace window after a rotation, the same pair that rotation issued)", body = TokenResponse),
         (status = 401, description = "Unknown, expired, used or revoked refresh token", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -183,6 +188,7 @@ pub async fn refresh(
     }
     let hash = tokens::hash_refresh(&req.refresh_token);
     let mut tx = state.pool.begin().await.map_err(internal)?;
+    // Locked until commit: a concurrent refresh with the same token waits here, then finds it used (and replays).
     let Some(row) = store::lock_refresh(&mut tx, &hash)
         .await
         .map_err(internal)?
@@ -194,7 +200,11 @@ pub async fn refresh(
         tracing::info!(session = %row.family_id, "revoked or expired refresh token");
         return Err(ApiError::InvalidCredentials);
     }
-    if row.used_at.is_some() {
+    if let Some(used_at) = row.used_at {
+        if let Some(again) = replay(&state, &mut tx, &row, used_at, &req.refresh_token).await? {
+            tracing::info!(session = %row.family_id, "rotated refresh token presented again within the grace window; same pair");
+            return Ok(Json(again));
+        }
         let revoked = store::revoke_family(&mut tx, row.family_id)
             .await
             .map_err(internal)?;
@@ -202,7 +212,6 @@ pub async fn refresh(
         tracing::warn!(session = %row.family_id, user_id = %row.user_id, revoked, "refresh token reused; session revoked");
         return Err(ApiError::InvalidCredentials);
     }
-    store::mark_used(&mut tx, row.id).await.map_err(internal)?;
     let Some(Permissions { version, .. }) = store::permissions(&state.pool, row.user_id)
         .await
         .map_err(internal)?
@@ -210,9 +219,60 @@ pub async fn refresh(
         return Err(ApiError::InvalidCredentials);
     };
     let response = issue(&state, &mut tx, row.user_id, row.family_id, version).await?;
+    let sealed = tokens::seal_successor(
+        &req.refresh_token,
+        &tokens::SuccessorPair {
+            access_token: response.access_token.clone(),
+            refresh_token: response.refresh_token.clone(),
+        },
+    );
+    store::mark_used(&mut tx, row.id, &sealed)
+        .await
+        .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
     tracing::info!(session = %row.family_id, "tokens refreshed");
     Ok(Json(response))
+}
+
+/// The pair a rotation issued, when `row` (used at `used_at`) is presented again within the grace window and that
+/// pair's refresh token is still live (a logout or a reuse since then revoked it: no replay).
+async fn replay(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    row: &store::RefreshRow,
+    used_at: chrono::DateTime<Utc>,
+    presented: &str,
+) -> Result<Option<TokenResponse>, ApiError> {
+    let elapsed = (Utc::now() - used_at).to_std().unwrap_or_default();
+    if elapsed > state.tokens.refresh_reuse_grace {
+        return Ok(None);
+    }
+    let Some(pair) = row
+        .successor_sealed
+        .as_deref()
+        .and_then(|sealed| tokens::open_successor(presented, sealed))
+    else {
+        return Ok(None);
+    };
+    let successor = store::lock_refresh(conn, &tokens::hash_refresh(&pair.refresh_token))
+        .await
+        .map_err(internal)?;
+    let now = Utc::now();
+    let Some(successor) = successor
+        .filter(|s| s.family_id == row.family_id && s.revoked_at.is_none() && s.expires_at > now)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(TokenResponse {
+        access_token: pair.access_token,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.access_ttl.saturating_sub(elapsed).as_secs(),
+        refresh_token: pair.refresh_token,
+        refresh_expires_in: (successor.expires_at - now)
+            .to_std()
+            .unwrap_or_default()
+            .as_secs(),
+    }))
 }
 
 /// Logs out: revokes the session of the presented access token (its refresh tokens stop working at once; the

@@ -1,10 +1,10 @@
 //! Users: sign-up, the caller's profile, and (admins) permissions.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use axum::{
     Router,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -16,7 +16,7 @@ use switchyard_events::{
     CloudEvent,
     identity::{UserPermissionsChanged, UserRegistered},
 };
-use switchyard_http::{ApiError, FieldError, Json, Trace, problem::Problem};
+use switchyard_http::{ApiError, FieldError, Json, Path, Trace, problem::Problem};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -213,7 +213,8 @@ const INVALIDATE_RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// Replaces a user's permissions (needs `users:admin`). Postgres, the outbox event and the Redis entry change in
 /// this request, so the next request in any service sees the new set. `If-Match: "<version>"` makes it
-/// conditional (412 when the version moved on).
+/// conditional (412 when the version moved on). The same set again changes nothing (same version, no event). The
+/// last holder of `users:admin` cannot lose it (409), however many administrators change permissions at once.
 #[utoipa::path(
     put,
     path = "/v1/users/{id}/permissions",
@@ -225,6 +226,7 @@ const INVALIDATE_RETRY_FOR: Duration = Duration::from_secs(120);
         (status = 200, description = "Updated", body = PermissionsResponse),
         (status = 403, description = "Caller lacks users:admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would remove users:admin from its last holder", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match did not match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid permission names", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Cache unavailable; nothing changed", body = Problem, content_type = "application/problem+json"),
@@ -235,25 +237,48 @@ pub async fn put_permissions(
     State(state): State<AppState>,
     Trace(trace): Trace,
     admin: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(req): Json<PermissionsRequest>,
 ) -> Result<Response, ApiError> {
     admin.require(USERS_ADMIN)?;
-    let id: Uuid = id.parse().map_err(|_| ApiError::NotFound)?;
     let permissions = parse_permissions(&req.permissions)?;
     let expected = if_match(&headers)?;
 
     let mut tx = state.pool.begin().await.map_err(internal)?;
+    // A set without users:admin may take it from its last holder: lock every holder first (see lock_holders), so
+    // concurrent changes cannot each leave the other as the "remaining" administrator.
+    let keeps_admin = permissions.iter().any(|p| p == USERS_ADMIN);
+    let admins = if keeps_admin {
+        Vec::new()
+    } else {
+        store::lock_holders(&mut tx, USERS_ADMIN)
+            .await
+            .map_err(internal)?
+    };
     let current = store::lock_permissions(&mut tx, id)
         .await
         .map_err(internal)?
         .ok_or(ApiError::NotFound)?;
     if let Some(expected) = expected
-        && expected != current
+        && expected != current.version
     {
         return Err(ApiError::PreconditionFailed(format!(
-            "permissions are at version {current}"
+            "permissions are at version {}",
+            current.version
+        )));
+    }
+    let unchanged = current.permissions.iter().collect::<BTreeSet<_>>()
+        == permissions.iter().collect::<BTreeSet<_>>();
+    if unchanged {
+        // Nothing to change: no new version, no event, no cache write.
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(version = current.version, "permissions unchanged");
+        return Ok(permissions_response(id, permissions, current.version));
+    }
+    if !keeps_admin && admins.len() == 1 && admins.first() == Some(&id) {
+        return Err(ApiError::Conflict(format!(
+            "this user is the last holder of {USERS_ADMIN}; grant it to another user first"
         )));
     }
     let version = store::set_permissions(&mut tx, id, &permissions)
@@ -299,15 +324,19 @@ pub async fn put_permissions(
         });
     }
     tracing::info!(version, "permissions changed");
-    Ok((
+    Ok(permissions_response(id, permissions, version))
+}
+
+fn permissions_response(user_id: Uuid, permissions: Vec<String>, version: i64) -> Response {
+    (
         [(header::ETAG, format!("\"{version}\""))],
         Json(PermissionsResponse {
-            user_id: id,
+            user_id,
             permissions,
             version,
         }),
     )
-        .into_response())
+        .into_response()
 }
 
 fn parse_permissions(raw: &[String]) -> Result<Vec<String>, ApiError> {
