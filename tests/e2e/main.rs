@@ -8,6 +8,7 @@ mod bus;
 mod consumer;
 mod contract;
 mod deploy;
+mod http_errors;
 mod identity;
 mod mail_api;
 mod mailer;

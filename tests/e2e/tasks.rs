@@ -285,7 +285,7 @@ async fn http_semantics_etags_ownership_validation_idempotency_and_paging() {
         StatusCode::FORBIDDEN
     );
 
-    // Idempotency-Key: the same task for a repeated key.
+    // Idempotency-Key: the same answer for a repeated key.
     let key = format!("k-{}", Uuid::now_v7());
     let first = tasks
         .post("/v1/tasks", &bob.access)
@@ -302,9 +302,10 @@ async fn http_semantics_etags_ownership_validation_idempotency_and_paging() {
         .send()
         .await
         .unwrap();
-    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     let (a, b): (Value, Value) = (first.json().await.unwrap(), again.json().await.unwrap());
-    assert_eq!(a["id"], b["id"]);
+    assert_eq!(a, b);
 
     // Cursor pagination and the done filter over bob's tasks (1 so far + 4).
     for n in 0..4 {
@@ -533,5 +534,140 @@ async fn a_consumer_that_missed_events_catches_up_through_replay_and_a_second_re
             .values()
             .all(|&c| c == 1)
     );
+    world.finish().await;
+}
+
+async fn create_with_key(
+    tasks: &TestTasks,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    tasks
+        .post("/v1/tasks", token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An Idempotency-Key is bound to its first request: the same request again (also concurrently, also written with
+/// other whitespace) replays the first answer and creates nothing; a different body with the key is a 422 that
+/// creates nothing either. Keys are per user.
+#[tokio::test]
+async fn tasks_an_idempotency_key_reused_with_a_different_body_is_a_422() {
+    let world = World::new().await;
+    let identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let (_, admin) = identity.admin().await;
+    let (_, alice) = task_user(&identity, &admin).await;
+    let (_, bob) = task_user(&identity, &admin).await;
+    let key = format!("k-{}", Uuid::now_v7());
+
+    let body = json!({"name": "pay rent"});
+    let answers = futures::future::join_all(
+        (0..5).map(|_| create_with_key(&tasks, &alice.access, &key, &body)),
+    )
+    .await;
+    let mut bodies = BTreeSet::new();
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        bodies.insert(r.text().await.unwrap());
+    }
+    assert_eq!(bodies.len(), 1, "one answer for one key: {bodies:?}");
+    let spaced = tasks
+        .post("/v1/tasks", &alice.access)
+        .header("idempotency-key", &key)
+        .header("content-type", "application/json")
+        .body("{ \"name\" :   \"pay rent\" }")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spaced.status(), StatusCode::CREATED, "the same request");
+
+    for other in [
+        json!({"name": "pay the rent"}),
+        json!({"name": "pay rent "}),
+    ] {
+        let r = create_with_key(&tasks, &alice.access, &key, &other).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{other}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(
+            problem["errors"][0]["field"], "Idempotency-Key",
+            "{problem}"
+        );
+    }
+    let list: Value = tasks
+        .get("/v1/tasks", &alice.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pay rent"], "exactly one task was created");
+
+    // Another user's key space is their own.
+    let r = create_with_key(
+        &tasks,
+        &bob.access,
+        &key,
+        &json!({"name": "something else"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(!r.headers().contains_key("idempotent-replayed"));
+    world.finish().await;
+}
+
+/// A key whose task was deleted still answers what it answered (201 with the task as created): the client that
+/// retries learns its request succeeded, instead of a 404 forever; the task itself stays deleted.
+#[tokio::test]
+async fn tasks_a_key_whose_task_was_deleted_replays_its_answer_instead_of_a_404() {
+    let world = World::new().await;
+    let identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let (_, admin) = identity.admin().await;
+    let (_, alice) = task_user(&identity, &admin).await;
+    let key = format!("k-{}", Uuid::now_v7());
+    let body = json!({"name": "short-lived"});
+
+    let first = create_with_key(&tasks, &alice.access, &key, &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let created: Value = first.json().await.unwrap();
+    let deleted = tasks.delete(&location, &alice.access).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    for _ in 0..2 {
+        let again = create_with_key(&tasks, &alice.access, &key, &body).await;
+        assert_eq!(again.status(), StatusCode::CREATED, "not a 404");
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.headers()["location"].to_str().unwrap(), location);
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert_eq!(again.json::<Value>().await.unwrap(), created);
+    }
+    assert_eq!(
+        tasks
+            .get(&location, &alice.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND,
+        "replaying does not resurrect the task"
+    );
+    // A different request with the key is still refused.
+    let r = create_with_key(&tasks, &alice.access, &key, &json!({"name": "other"})).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     world.finish().await;
 }

@@ -2,23 +2,26 @@
 //!
 //! Users see only their own tasks (another user's id answers 404, not 403). Every task carries its version as a
 //! strong `ETag`; `PATCH`/`DELETE` with an `If-Match` naming another version answer 412. `POST` honours
-//! `Idempotency-Key`.
+//! `Idempotency-Key`: the same request replays its first answer (even after a delete), another request with the
+//! key is a 422.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     Router,
-    extract::{FromRef, Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRef, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use switchyard_auth::{Auth, AuthUser};
 use switchyard_http::{
-    ApiError, FieldError, HttpSettings, Json, Trace, openapi::BearerAuth, problem::Problem,
+    ApiError, FieldError, HttpSettings, Json, Path, Query, Trace, openapi::BearerAuth,
+    problem::Problem,
 };
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -113,7 +116,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     switchyard_http::with_common_layers(api, settings)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Task {
     pub id: Uuid,
     pub name: String,
@@ -145,7 +148,7 @@ pub struct TaskPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// 1-200 characters after trimming.
@@ -160,8 +163,12 @@ pub struct PatchTask {
 }
 
 fn with_etag(status: StatusCode, row: TaskRow) -> Response {
-    let etag = format!("\"{}\"", row.version);
-    let mut resp = (status, axum::Json(Task::from(row))).into_response();
+    task_response(status, Task::from(row))
+}
+
+fn task_response(status: StatusCode, task: Task) -> Response {
+    let etag = format!("\"{}\"", task.version);
+    let mut resp = (status, axum::Json(task)).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -190,11 +197,6 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     text.trim_matches('"').parse().map(Some).map_err(|_| {
         ApiError::BadRequest("If-Match must be an ETag from this service, like \"3\"".into())
     })
-}
-
-fn task_id(raw: &str) -> Result<Uuid, ApiError> {
-    // An id that cannot exist is as missing as one that does not.
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
 }
 
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks",
@@ -254,10 +256,20 @@ async fn list_tasks(
     Ok(axum::Json(TaskPage { items, next_cursor }).into_response())
 }
 
+/// Creates a task. With `Idempotency-Key`, the key is bound to this request (method, path and body) and to its
+/// answer: the same request again replays that answer — 201, the same body, `ETag` and `Location`, and
+/// `Idempotent-Replayed: true` — however often, whenever, and even after the task was changed or deleted (its
+/// `Location` then shows the current state, or 404). A different request with a used key answers 422. Keys are
+/// per user and kept.
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = CreateTask,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A repeated key returns the same task")),
-    responses((status = 201, body = Task), (status = 200, body = Task, description = "Repeated Idempotency-Key"),
-              (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "1-200 visible ASCII characters; the same request with the same key replays the first answer, a different request with it answers 422")),
+    responses((status = 201, body = Task, description = "Created (or, for a repeated Idempotency-Key, the first answer replayed)",
+               headers(("ETag" = String, description = "The task's version"),
+                       ("Location" = String, description = "The task's URL"),
+                       ("Idempotent-Replayed" = String, description = "`true` when this is a replayed answer"))),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem, description = "Invalid fields, or an Idempotency-Key used with a different request")))]
 async fn create_task(
     State(state): State<AppState>,
     user: AuthUser,
@@ -267,44 +279,91 @@ async fn create_task(
 ) -> Result<Response, ApiError> {
     user.require(WRITE)?;
     let name = TaskName::parse(&body.name).map_err(|m| ApiError::field("name", m))?;
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Some(k.to_owned()),
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-                )));
-            }
-        },
-    };
+    let key = idempotency_key(&headers)?;
+    let hash = request_hash("POST", "/v1/tasks", &body);
+    if let Some(key) = &key
+        && let Some(recorded) = store::recorded(&state.pool, user.user_id, key)
+            .await
+            .map_err(store_error)?
+    {
+        return replay(recorded, &hash);
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::Unauthorized)?;
     let email = state.identity.email_of_caller(authorization).await?;
-    let (row, created) = store::create(
+    let idempotency = key.as_deref().map(|key| store::Idempotency {
+        key,
+        request_hash: &hash,
+    });
+    let created = store::create(
         &state.pool,
         user.user_id,
         &email,
         &name,
-        key.as_deref(),
+        idempotency,
+        |row| serde_json::to_value(Task::from(row.clone())).unwrap_or_default(),
         &trace,
     )
     .await
     .map_err(store_error)?;
-    let location = format!("/v1/tasks/{}", row.id);
-    let mut resp = with_etag(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        row,
-    );
+    match created {
+        store::Created::New(row) => Ok(created_response(Task::from(row), false)),
+        store::Created::Recorded(recorded) => replay(recorded, &hash),
+    }
+}
+
+/// `Idempotency-Key`: absent, or 1-200 visible ASCII characters (400 otherwise).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(k.to_owned())),
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))),
+    }
+}
+
+/// The fingerprint a key is bound to: SHA-256 over the method, the path and the canonical body (the parsed body
+/// serialised again: key order and whitespace do not matter, any value does).
+fn request_hash(method: &str, path: &str, body: &CreateTask) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(body).unwrap_or_default());
+    hasher.finalize().to_vec()
+}
+
+/// The recorded answer again, or 422 when the key came with another request.
+fn replay(recorded: store::Recorded, hash: &[u8]) -> Result<Response, ApiError> {
+    if !recorded.matches(hash) {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "this key was already used with a different request; use a new key for a new request",
+        ));
+    }
+    let task: Task = serde_json::from_value(recorded.response)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("a recorded answer")))?;
+    Ok(created_response(task, true))
+}
+
+fn created_response(task: Task, replayed: bool) -> Response {
+    let location = format!("/v1/tasks/{}", task.id);
+    let mut resp = task_response(StatusCode::CREATED, task);
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(resp)
+    if replayed {
+        resp.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    resp
 }
 
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks", params(("id" = Uuid, Path)),
@@ -312,10 +371,10 @@ async fn create_task(
 async fn get_task(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     user.require(READ)?;
-    let row = store::get(&state.pool, user.user_id, task_id(&id)?)
+    let row = store::get(&state.pool, user.user_id, id)
         .await
         .map_err(store_error)?;
     Ok(with_etag(StatusCode::OK, row))
@@ -329,12 +388,11 @@ async fn patch_task(
     State(state): State<AppState>,
     user: AuthUser,
     Trace(trace): Trace,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<PatchTask>,
 ) -> Result<Response, ApiError> {
     user.require(WRITE)?;
-    let id = task_id(&id)?;
     let name = body
         .name
         .as_deref()
@@ -368,18 +426,12 @@ async fn delete_task(
     State(state): State<AppState>,
     user: AuthUser,
     Trace(trace): Trace,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     user.require(WRITE)?;
-    store::delete(
-        &state.pool,
-        user.user_id,
-        task_id(&id)?,
-        if_match(&headers)?,
-        &trace,
-    )
-    .await
-    .map_err(store_error)?;
+    store::delete(&state.pool, user.user_id, id, if_match(&headers)?, &trace)
+        .await
+        .map_err(store_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

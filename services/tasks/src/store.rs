@@ -83,21 +83,51 @@ pub async fn get(pool: &PgPool, owner: Uuid, id: Uuid) -> Result<TaskRow, StoreE
     .ok_or(StoreError::NotFound)
 }
 
-/// Creates a task (and `task.created`). With an idempotency key, a repeated key returns the task it created
-/// (`false`: not created now) instead of creating another.
+/// An `Idempotency-Key` and the fingerprint of the request it came with (see `http::request_hash`).
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a [u8],
+}
+
+/// What the first request with a key answered, stored with the key.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Recorded {
+    /// `None` for keys recorded before fingerprints were stored (they match any request).
+    pub request_hash: Option<Vec<u8>>,
+    /// The body of the first answer (a 201).
+    pub response: serde_json::Value,
+}
+
+impl Recorded {
+    pub fn matches(&self, request_hash: &[u8]) -> bool {
+        self.request_hash
+            .as_deref()
+            .is_none_or(|h| h == request_hash)
+    }
+}
+
+/// The outcome of [`create`].
+#[derive(Debug)]
+pub enum Created {
+    /// Created now.
+    New(TaskRow),
+    /// The key was already used (perhaps concurrently, perhaps long ago): what its first request answered.
+    Recorded(Recorded),
+}
+
+/// Creates a task (and `task.created`). With an idempotency key, the key, the request's fingerprint and the answer
+/// (`response` renders it from the new row) commit with the task; when the key is taken — a concurrent request with
+/// it won the race — nothing is created and the recorded answer is returned instead.
 pub async fn create(
     pool: &PgPool,
     owner: Uuid,
     owner_email: &str,
     name: &TaskName,
-    idempotency_key: Option<&str>,
+    idempotency: Option<Idempotency<'_>>,
+    response: impl FnOnce(&TaskRow) -> serde_json::Value,
     trace: &TraceContext,
-) -> Result<(TaskRow, bool), StoreError> {
-    if let Some(key) = idempotency_key
-        && let Some(existing) = by_key(pool, owner, key).await?
-    {
-        return Ok((existing, false));
-    }
+) -> Result<Created, StoreError> {
     let mut tx = pool.begin().await?;
     let row: TaskRow = sqlx::query_as(&format!(
         "INSERT INTO tasks (id, owner_id, owner_email, name) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
@@ -108,21 +138,24 @@ pub async fn create(
     .bind(name.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    if let Some(key) = idempotency_key {
+    if let Some(idempotency) = idempotency {
+        // Blocks while a concurrent transaction holds the same key, then finds it taken.
         let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (owner_id, key, task_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency_keys (owner_id, key, task_id, request_hash, response) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(owner)
-        .bind(key)
+        .bind(idempotency.key)
         .bind(row.id)
+        .bind(idempotency.request_hash)
+        .bind(response(&row))
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
-            // A concurrent request with the same key won: drop ours, answer with theirs.
             tx.rollback().await?;
-            return by_key(pool, owner, key)
+            return recorded(pool, owner, idempotency.key)
                 .await?
-                .map(|t| (t, false))
+                .map(Created::Recorded)
                 .ok_or(StoreError::NotFound);
         }
     }
@@ -138,13 +171,19 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok((row, true))
+    Ok(Created::New(row))
 }
 
-async fn by_key(pool: &PgPool, owner: Uuid, key: &str) -> Result<Option<TaskRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE id = (SELECT task_id FROM idempotency_keys WHERE owner_id = $1 AND key = $2)"
-    ))
+/// What the first request with this key answered, if the key was used. Independent of the task's fate since: a
+/// key whose task was deleted still answers what it answered then.
+pub async fn recorded(
+    pool: &PgPool,
+    owner: Uuid,
+    key: &str,
+) -> Result<Option<Recorded>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT request_hash, response FROM idempotency_keys WHERE owner_id = $1 AND key = $2",
+    )
     .bind(owner)
     .bind(key)
     .fetch_optional(pool)
