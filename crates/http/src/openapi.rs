@@ -48,3 +48,33 @@ pub fn routes(spec: OpenApi) -> Router {
             .config(config),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn swagger_ui_is_served_under_docs() {
+        let app = crate::with_common_layers(
+            routes(OpenApi::default()),
+            &crate::HttpSettings::local(([127, 0, 0, 1], 0).into()),
+        );
+        for (uri, status) in [("/docs/", 200), ("/openapi.json", 200)] {
+            let r = app
+                .clone()
+                .oneshot(axum::http::Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let s = r.status();
+            let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            assert_eq!(
+                s,
+                status,
+                "{uri}: {}",
+                String::from_utf8_lossy(&b[..b.len().min(300)])
+            );
+        }
+    }
+}
