@@ -3,16 +3,21 @@
 //! Swagger UI is the `vendored` build of utoipa-swagger-ui: its assets come from the `utoipa-swagger-ui-vendored`
 //! crate on crates.io, so the build downloads nothing from GitHub and the UI is served from the service's own
 //! origin (no CDN at run time either). The "Authorize" button takes an access token (security scheme `bearer`).
+//! [`ProblemResponses`] documents the error answers every operation can get (all `application/problem+json`), so a
+//! fuzzer holding the document to it (`make test` runs schemathesis) finds only real deviations.
 
 use axum::Router;
 use utoipa::{
     Modify,
     openapi::{
-        OpenApi,
-        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        ContentBuilder, OpenApi, Ref, RefOr, Response,
+        path::{Operation, Parameter, ParameterIn},
+        security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::problem::{PROBLEM_JSON, Problem};
 
 /// Name of the security scheme that operations reference (`security(("bearer" = []))`).
 pub const BEARER: &str = "bearer";
@@ -49,11 +54,163 @@ pub fn routes(spec: OpenApi) -> Router {
     )
 }
 
+/// Documents the error answers every operation can get, so the document describes what clients (and fuzzers) see:
+/// use with `#[openapi(modifiers(&BearerAuth, &ProblemResponses))]`.
+///
+/// - every 4xx/5xx response is `application/problem+json` with the [`Problem`] schema (handlers annotate their
+///   own errors with a description; the media type and schema are set here, once);
+/// - each operation also lists what the platform answers before its handler runs: 400 (an unreadable query string,
+///   header or body), 404 with path parameters (a segment that names nothing, see [`crate::Path`]), 413/415/422
+///   with a request body, 422 with query parameters, 401/403 when it needs a token, and 503 (a dependency such as
+///   Redis is unavailable; `Retry-After` says when to try again).
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let secured_by_default = openapi.security.as_ref().is_some_and(|s| !s.is_empty());
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![(
+            "Problem".to_owned(),
+            <Problem as utoipa::PartialSchema>::schema(),
+        )];
+        <Problem as utoipa::ToSchema>::schemas(&mut schemas);
+        for (name, schema) in schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let shared = item.parameters.clone().unwrap_or_default();
+            for op in [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+                item.head.as_mut(),
+                item.options.as_mut(),
+                item.trace.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                document_errors(op, &shared, secured_by_default);
+            }
+        }
+    }
+}
+
+fn document_errors(op: &mut Operation, shared: &[Parameter], secured_by_default: bool) {
+    let params: Vec<&Parameter> = shared
+        .iter()
+        .chain(op.parameters.iter().flatten())
+        .collect();
+    let has = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
+    let secured = match &op.security {
+        None => secured_by_default,
+        // `security(())` (an empty requirement) makes a token optional.
+        Some(requirements) => requirements
+            .iter()
+            .any(|r| *r != SecurityRequirement::default()),
+    };
+    let body = op.request_body.is_some();
+    let mut add = vec![(
+        "400",
+        "Malformed request: an unreadable query string, header or JSON body",
+    )];
+    if has(ParameterIn::Path) {
+        add.push((
+            "404",
+            "Not found (also: a path segment that cannot name one)",
+        ));
+    }
+    if body {
+        add.push(("413", "The body is larger than the limit"));
+        add.push(("415", "The body is not application/json"));
+    }
+    if body || has(ParameterIn::Query) {
+        add.push(("422", "Invalid input; `errors` names each offending field"));
+    }
+    if secured {
+        add.push((
+            "401",
+            "No access token (bare `WWW-Authenticate: Bearer` challenge) or an invalid one",
+        ));
+        add.push(("403", "The token's user lacks the permission"));
+    }
+    add.push((
+        "503",
+        "A dependency is unavailable; retry after `Retry-After` seconds",
+    ));
+    let responses = &mut op.responses.responses;
+    for (status, description) in add {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(Response::new(description)));
+    }
+    for (status, response) in responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if let (true, RefOr::T(response)) = (is_error, response) {
+            response.content = [(
+                PROBLEM_JSON.to_owned(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )]
+            .into_iter()
+            .collect();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::Body;
     use tower::ServiceExt;
+
+    #[test]
+    fn problem_responses_document_every_error_as_problem_json() {
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths(get_thing, put_thing), modifiers(&BearerAuth, &ProblemResponses))]
+        struct Doc;
+        /// A read.
+        #[utoipa::path(get, path = "/things/{id}", params(("id" = String, Path)),
+            security(("bearer" = [])), responses((status = 200, description = "The thing")))]
+        #[allow(dead_code)]
+        fn get_thing() {}
+        /// A write.
+        #[utoipa::path(put, path = "/things", request_body = String,
+            responses((status = 200, description = "Put"), (status = 409, body = String, description = "Taken")))]
+        #[allow(dead_code)]
+        fn put_thing() {}
+
+        let doc = serde_json::to_value(<Doc as utoipa::OpenApi>::openapi()).unwrap();
+        let statuses = |path: &str, method: &str| -> Vec<String> {
+            doc["paths"][path][method]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            statuses("/things/{id}", "get"),
+            ["200", "400", "401", "403", "404", "503"]
+        );
+        assert_eq!(
+            statuses("/things", "put"),
+            ["200", "400", "409", "413", "415", "422", "503"]
+        );
+        let taken = &doc["paths"]["/things"]["put"]["responses"]["409"];
+        assert_eq!(taken["description"], "Taken");
+        assert_eq!(
+            taken["content"][PROBLEM_JSON]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+        assert!(taken["content"].get("application/json").is_none());
+        assert!(doc["components"]["schemas"]["Problem"].is_object());
+        assert!(doc["components"]["schemas"]["FieldError"].is_object());
+    }
 
     #[tokio::test]
     async fn swagger_ui_is_served_under_docs() {

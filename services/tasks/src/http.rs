@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use switchyard_auth::{Auth, AuthUser};
 use switchyard_http::{
-    ApiError, FieldError, HttpSettings, Json, Path, Query, Trace, openapi::BearerAuth,
+    ApiError, FieldError, HttpSettings, Json, Path, Query, Trace,
+    openapi::{BearerAuth, ProblemResponses},
     problem::Problem,
 };
 use utoipa::{OpenApi, ToSchema};
@@ -95,7 +96,7 @@ impl IdentityClient {
     info(title = "Switchyard tasks", version = "1", description = "Each user's tasks."),
     paths(list_tasks, create_task, get_task, patch_task, delete_task),
     components(schemas(Task, TaskPage, CreateTask, PatchTask, Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -152,12 +153,15 @@ pub struct TaskPage {
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// 1-200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTask {
+    /// 1-200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub done: Option<bool>,
 }
@@ -200,8 +204,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 }
 
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks",
-    params(("done" = Option<bool>, Query), ("limit" = Option<i64>, Query, description = "1-100, default 50"),
-           ("cursor" = Option<String>, Query)),
+    params(("done" = Option<bool>, Query),
+           ("limit" = Option<i64>, Query, description = "1-100, default 50", minimum = 1, maximum = 100),
+           ("cursor" = Option<Uuid>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = TaskPage), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 async fn list_tasks(
@@ -262,7 +267,7 @@ async fn list_tasks(
 /// `Location` then shows the current state, or 404). A different request with a used key answers 422. Keys are
 /// per user and kept.
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = CreateTask,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
             description = "1-200 visible ASCII characters; the same request with the same key replays the first answer, a different request with it answers 422")),
     responses((status = 201, body = Task, description = "Created (or, for a repeated Idempotency-Key, the first answer replayed)",
                headers(("ETag" = String, description = "The task's version"),
@@ -381,7 +386,8 @@ async fn get_task(
 }
 
 #[utoipa::path(patch, path = "/v1/tasks/{id}", tag = "tasks", request_body = PatchTask,
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, pattern = r#"^("[0-9]{1,18}"|\*)$"#,
+            description = "The ETag of the version this change is based on; 412 when the task moved on")),
     responses((status = 200, body = Task), (status = 404, body = Problem), (status = 412, body = Problem),
               (status = 422, body = Problem)))]
 async fn patch_task(
@@ -420,7 +426,8 @@ async fn patch_task(
 }
 
 #[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, pattern = r#"^("[0-9]{1,18}"|\*)$"#,
+            description = "The ETag of the version this change is based on; 412 when the task moved on")),
     responses((status = 204), (status = 404, body = Problem), (status = 412, body = Problem)))]
 async fn delete_task(
     State(state): State<AppState>,

@@ -17,7 +17,11 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{HeaderMap, request::Parts},
 };
-use switchyard_http::{ApiError, HttpSettings, openapi::BearerAuth, problem::Problem};
+use switchyard_http::{
+    ApiError, HttpSettings,
+    openapi::{BearerAuth, ProblemResponses},
+    problem::Problem,
+};
 use utoipa::OpenApi;
 
 use crate::app::AppState;
@@ -39,7 +43,7 @@ use crate::app::AppState;
         keys::jwks,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "users", description = "Sign-up, profile, permissions"),
         (name = "sessions", description = "Login, refresh, logout"),

@@ -39,13 +39,22 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     /// Normalised to lower case; at most 254 characters.
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, min_length = 3, max_length = 254)]
     pub email: String,
     /// 8-128 characters.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 8,
+        max_length = 128
+    )]
     pub password: String,
-    /// 1-100 characters.
-    #[schema(example = "Ada Lovelace")]
+    /// 1-100 characters, not only spaces, no control characters.
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub display_name: String,
 }
 
@@ -197,7 +206,9 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionsRequest {
-    /// The complete new set (replaces the old one), e.g. `["tasks:read", "tasks:write"]`.
+    /// The complete new set (replaces the old one), e.g. `["tasks:read", "tasks:write"]`: at most 100 names like
+    /// `resource:action` (lower-case letters, digits, `_`, `-`; at most 64 characters).
+    #[schema(max_items = 100, example = json!(["tasks:read", "tasks:write"]))]
     pub permissions: Vec<String>,
 }
 
@@ -220,7 +231,8 @@ const INVALIDATE_RETRY_FOR: Duration = Duration::from_secs(120);
     path = "/v1/users/{id}/permissions",
     tag = "users",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected permissions version, quoted")),
+    params(("id" = Uuid, Path, description = "User id"),
+           ("If-Match" = Option<String>, Header, pattern = r#"^("[0-9]{1,18}"|\*)$"#, description = "Expected permissions version, quoted")),
     request_body = PermissionsRequest,
     responses(
         (status = 200, description = "Updated", body = PermissionsResponse),

@@ -6,7 +6,11 @@ mod stats;
 mod suppressions;
 
 use axum::Router;
-use switchyard_http::{ApiError, FieldError, HttpSettings, openapi::BearerAuth, problem::Problem};
+use switchyard_http::{
+    ApiError, FieldError, HttpSettings,
+    openapi::{BearerAuth, ProblemResponses},
+    problem::Problem,
+};
 use utoipa::OpenApi;
 
 use crate::app::AppState;
@@ -27,7 +31,7 @@ use crate::app::AppState;
         stats::daily,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "suppressions", description = "Addresses the mailer never mails"),
         (name = "messages", description = "The mailer's outbound log"),
