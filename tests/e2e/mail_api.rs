@@ -707,6 +707,77 @@ async fn mail_api_rejects_bad_input_naming_the_field() {
     world.finish().await;
 }
 
+/// Values Postgres cannot store or compare (a NUL in text, timestamps outside its range) are 422s naming the
+/// parameter, never a 500 from the query.
+#[tokio::test]
+async fn mail_api_rejects_nul_and_out_of_range_timestamps_naming_the_parameter() {
+    let world = World::new().await;
+    let identity = TestIdentity::spawn(&world).await;
+    let api = MailApi::spawn(&world, &identity, None).await;
+    let (_, admin) = mail_admin(&identity).await;
+    let t = &admin.access;
+    let cursor = |text: &str| mail::query::encode_cursor(text);
+
+    let cases = [
+        ("/v1/suppressions?q=a%00b".to_owned(), "q"),
+        (
+            "/v1/suppressions?address=a%00b%40example.com".to_owned(),
+            "address",
+        ),
+        (
+            "/v1/messages?recipient=a%00b%40example.com".to_owned(),
+            "recipient",
+        ),
+        (
+            format!(
+                "/v1/suppressions?cursor={}",
+                cursor("0|a\u{0}b@example.com")
+            ),
+            "cursor",
+        ),
+        ("/v1/suppressions?since=-4714-01-01".to_owned(), "since"),
+        ("/v1/suppressions?since=%2B262142-01-01".to_owned(), "since"),
+        (
+            "/v1/suppressions?since=0000-01-01T00:00:00Z".to_owned(),
+            "since",
+        ),
+        (
+            format!(
+                "/v1/suppressions?cursor={}",
+                cursor("-8000000000000000000|a@example.com")
+            ),
+            "cursor",
+        ),
+        (
+            format!(
+                "/v1/suppressions?cursor={}",
+                cursor("300000000000000000|a@example.com")
+            ),
+            "cursor",
+        ),
+        (
+            format!("/v1/messages?cursor={}", cursor("m|a\u{0}")),
+            "cursor",
+        ),
+    ];
+    for (path, field) in cases {
+        let response = api.get(&path, t).await;
+        assert_eq!(response.status(), 422, "{path}");
+        assert_eq!(fields(response).await, [field], "{path}");
+    }
+    // The edges of the accepted range still work.
+    for since in ["1970-01-01", "9999-12-31T23:59:59Z"] {
+        assert_eq!(
+            api.get(&format!("/v1/suppressions?since={since}"), t)
+                .await
+                .status(),
+            200,
+            "{since}"
+        );
+    }
+    world.finish().await;
+}
+
 /// Records removals; fails them while `fail` is set.
 #[derive(Default)]
 struct RecordingList {

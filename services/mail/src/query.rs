@@ -15,6 +15,18 @@ pub const DEFAULT_LIMIT: i64 = 50;
 /// Largest page a client may ask for.
 pub const MAX_LIMIT: i64 = 200;
 
+/// Timestamps a client may filter on or carry in a cursor: RFC 3339's four-digit years. Postgres stores 4713 BC to
+/// 294276 AD and chrono reaches further both ways, so the bounds are checked here rather than failing in the query.
+pub fn in_range(t: DateTime<Utc>) -> bool {
+    let first = NaiveDate::from_ymd_opt(1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999));
+    match (first, last) {
+        (Some(first), Some(last)) => (first.and_utc()..=last.and_utc()).contains(&t),
+        _ => false,
+    }
+}
+
 /// The raw `name=value` pairs of a query string (percent-decoded). An undecodable query string is a 400.
 #[derive(Debug, Clone, Default)]
 pub struct RawParams(pub Vec<(String, String)>);
@@ -39,11 +51,17 @@ pub struct Params {
 
 impl Params {
     /// Parameters other than `allowed`, and repeated ones, are errors (a misspelt filter must not silently
-    /// widen a search). Empty values count as absent.
+    /// widen a search), and so is a value with a NUL character (Postgres text cannot hold one). Empty values count
+    /// as absent.
     pub fn new(RawParams(pairs): RawParams, allowed: &[&str]) -> Self {
         let mut errors = Vec::new();
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if !allowed.contains(&name.as_str()) {
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if value.contains('\0') {
+                errors.push(FieldError::new(
+                    name.clone(),
+                    "must not contain NUL characters",
+                ));
+            } else if !allowed.contains(&name.as_str()) {
                 errors.push(FieldError::new(
                     name.clone(),
                     format!("unknown parameter; expected one of: {}", allowed.join(", ")),
@@ -55,10 +73,11 @@ impl Params {
         Self { pairs, errors }
     }
 
+    /// The value of `name`; a value with a NUL is already an error and reads as absent.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
-            .find(|(n, v)| n == name && !v.trim().is_empty())
+            .find(|(n, v)| n == name && !v.trim().is_empty() && !v.contains('\0'))
             .map(|(_, v)| v.trim())
     }
 
@@ -84,7 +103,7 @@ impl Params {
         found
     }
 
-    /// An RFC 3339 timestamp (`2026-12-01T10:00:00Z`) or a date (`2026-12-01`, midnight UTC).
+    /// An RFC 3339 timestamp (`2026-12-01T10:00:00Z`) or a date (`2026-12-01`, midnight UTC), years 1 to 9999.
     pub fn since(&mut self, name: &str) -> Option<DateTime<Utc>> {
         let raw = self.str(name)?.to_owned();
         let parsed = DateTime::parse_from_rfc3339(&raw)
@@ -95,11 +114,12 @@ impl Params {
                     .ok()
                     .and_then(|d| d.and_hms_opt(0, 0, 0))
                     .map(|t| t.and_utc())
-            });
+            })
+            .filter(|t| in_range(*t));
         if parsed.is_none() {
             self.error(
                 name,
-                "must be an RFC 3339 timestamp (2026-12-01T10:00:00Z) or a date (2026-12-01)",
+                "must be an RFC 3339 timestamp (2026-12-01T10:00:00Z) or a date (2026-12-01), years 0001 to 9999",
             );
         }
         parsed
@@ -124,13 +144,14 @@ impl Params {
         self.int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     }
 
-    /// A `cursor` from a previous page's `next_cursor`, decoded by `decode`.
+    /// A `cursor` from a previous page's `next_cursor`, decoded by `decode` (never given a NUL character).
     pub fn cursor<T>(&mut self, decode: impl FnOnce(&str) -> Option<T>) -> Option<T> {
         let raw = self.str("cursor")?.to_owned();
         let value = B64
             .decode(raw.as_bytes())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
+            .filter(|s| !s.contains('\0'))
             .and_then(|s| decode(&s));
         if value.is_none() {
             self.error(
@@ -194,6 +215,27 @@ mod tests {
         assert_eq!(p.limit(), DEFAULT_LIMIT);
         assert!(p.address("email").is_none());
         assert_eq!(fields(p), ["nope", "since", "limit", "email"]);
+    }
+
+    #[test]
+    fn nul_characters_and_unstorable_timestamps_are_errors() {
+        let mut p = params(
+            &[
+                ("q", "a\0b"),
+                ("since", "-4714-01-01"),
+                ("cursor", &encode_cursor("1|\0")),
+            ],
+            &["q", "since", "cursor"],
+        );
+        assert_eq!(p.str("q"), None);
+        assert!(p.since("since").is_none());
+        assert!(p.cursor(|s| Some(s.to_owned())).is_none());
+        assert_eq!(fields(p), ["q", "since", "cursor"]);
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(in_range(at("0001-01-01T00:00:00Z")));
+        assert!(in_range(at("9999-12-31T23:59:59.999999Z")));
+        assert!(!in_range(at("0000-12-31T23:59:59Z")));
+        assert!(!in_range(DateTime::<Utc>::MAX_UTC));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::internal;
 use crate::{
     MAIL_ADMIN,
     app::AppState,
-    query::{Params, RawParams, encode_cursor},
+    query::{self, Params, RawParams, encode_cursor},
     store::{self, Decision, Removal, SuppressionCursor, SuppressionEntry, SuppressionFilter},
 };
 
@@ -99,7 +99,7 @@ pub(crate) fn page_end<T>(items: &mut Vec<T>, limit: i64) -> Option<&T> {
 fn decode_cursor(s: &str) -> Option<SuppressionCursor> {
     let (micros, address) = s.split_once('|')?;
     let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
-    Some((at, address.to_owned()))
+    query::in_range(at).then(|| (at, address.to_owned()))
 }
 
 /// The `{email}` path segment as an address (422 naming `email` otherwise; a segment that is not UTF-8 is already a
