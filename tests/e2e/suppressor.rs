@@ -1,6 +1,7 @@
 //! The ses-suppressor: every SES fixture in `tests/fixtures/ses` and every other form of feedback, each with its
 //! expected decision (handler in-process on a real `mail` schema), then the real binary on the real queue: SNS ->
-//! queue -> suppression, and malformed feedback into the DLQ while the worker keeps going.
+//! queue -> suppression, and malformed feedback (bad JSON, text that is not SES's) into the DLQ while the worker keeps
+//! going.
 
 use std::{
     sync::{Arc, Mutex},
@@ -344,7 +345,12 @@ async fn every_other_form_gets_its_expected_decision() {
                 "Message": "You have chosen to subscribe to the topic", "SubscribeURL": "https://example.invalid/"}).to_string()).await;
     done(json!({"Type": "UnsubscribeConfirmation", "MessageId": "2", "TopicArn": topic, "Message": "bye"}).to_string()).await;
     done("Successfully validated SNS topic for Amazon SES event publishing.".to_owned()).await;
-    done(json!({"Type": "Notification", "MessageId": "3", "TopicArn": topic, "Message": "a test message"}).to_string()).await;
+    done(
+        json!({"Type": "Notification", "MessageId": "3", "TopicArn": topic,
+                "Message": "Successfully validated SNS topic for Amazon SES event publishing."})
+        .to_string(),
+    )
+    .await;
     done(
         json!({"notificationType": "AmazonSnsSubscriptionSucceeded", "message": "subscribed"})
             .to_string(),
@@ -369,6 +375,9 @@ async fn every_other_form_gets_its_expected_decision() {
         r#"["Bounce"]"#.to_owned(),
         r#"{"notificationType": "Bounce", "bounce": {"bounceType": "Permanent"}, "mail": {"messageId": "m"}}"#.to_owned(),
         json!({"Type": "Notification", "MessageId": "4", "TopicArn": topic, "Message": "{broken"}).to_string(),
+        // Text other than SES's documented plain-text messages may be a mangled bounce: the DLQ keeps it.
+        json!({"Type": "Notification", "MessageId": "6", "TopicArn": topic, "Message": "a test message"}).to_string(),
+        "garbage".to_owned(),
     ] {
         assert!(matches!(handler.handle(&incoming(&body)).await, Outcome::Reject { .. }), "{body}");
     }
@@ -401,6 +410,125 @@ async fn every_other_form_gets_its_expected_decision() {
         Outcome::Done
     );
     assert_eq!(decision_of("allow@example.com").await, ["suppressed"]);
+    world.finish().await;
+}
+
+async fn unattributed(pool: &PgPool) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT feedback_key, recipient, coalesce(bounce_type, feedback_type) FROM unattributed_feedback ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// What issue 11 found: a notification JSON-encoded once more as a string was dropped as "plain text", garbage was
+/// acknowledged, soft bounces arriving out of order never reached the threshold, and an Undetermined bounce without
+/// recipients left no trace.
+#[tokio::test]
+async fn odd_feedback_is_decoded_dead_lettered_or_kept_never_dropped() {
+    let world = World::new().await;
+    let pool = mail_database(&world, "mail").await;
+    let handler = plain(&pool);
+    let topic = world.topic("ses-feedback").to_owned();
+
+    // Double-encoded, raw and inside an SNS envelope: decoded and decided.
+    let hard = bounce(
+        "Permanent",
+        "d1",
+        "2026-02-01T00:00:00Z",
+        &["double@example.com"],
+    );
+    let once = serde_json::to_string(&hard).unwrap();
+    assert_eq!(handler.handle(&incoming(&once)).await, Outcome::Done);
+    let hard2 = bounce(
+        "Permanent",
+        "d2",
+        "2026-02-01T00:00:00Z",
+        &["double2@example.com"],
+    );
+    let enveloped = json!({"Type": "Notification", "MessageId": "7", "TopicArn": topic,
+                           "Message": serde_json::to_string(&hard2).unwrap()});
+    assert_eq!(
+        handler.handle(&incoming(&enveloped.to_string())).await,
+        Outcome::Done
+    );
+    assert_eq!(
+        suppressions(&pool).await,
+        pairs(&[
+            ("double2@example.com", "bounce"),
+            ("double@example.com", "bounce")
+        ])
+    );
+
+    // Not JSON and not SES's documented text: rejected (the DLQ after maxReceiveCount), nothing acknowledged.
+    for body in [
+        "garbage",
+        "\u{1}\u{2}binary",
+        "<html>502 Bad Gateway</html>",
+        "\"not a notification\"",
+    ] {
+        assert!(
+            matches!(
+                handler.handle(&incoming(body)).await,
+                Outcome::Reject { .. }
+            ),
+            "{body:?}"
+        );
+    }
+
+    // Soft bounces on days 5, 1, 3 (SQS does not keep order): the third to arrive suppresses.
+    for (id, day) in [("o5", "05"), ("o1", "01"), ("o3", "03")] {
+        let body = bounce(
+            "Transient",
+            id,
+            &format!("2026-03-{day}T00:00:00Z"),
+            &["late@example.com"],
+        );
+        assert_eq!(handler.handle(&incoming(&body)).await, Outcome::Done);
+    }
+    let late: Vec<(String,)> = sqlx::query_as(
+        "SELECT decision FROM feedback_decisions WHERE address = 'late@example.com' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        late.into_iter().map(|(d,)| d).collect::<Vec<_>>(),
+        ["counted", "counted", "suppressed"]
+    );
+    assert!(
+        suppressions(&pool)
+            .await
+            .contains(&("late@example.com".to_owned(), "soft_bounces".to_owned()))
+    );
+
+    // An Undetermined bounce that names no recipient, and a recipient that is not an address: kept, once.
+    let nobody = bounce("Undetermined", "u0", "2026-02-01T00:00:00Z", &[]);
+    let unreadable = bounce(
+        "Permanent",
+        "p0",
+        "2026-02-01T00:00:00Z",
+        &["not an address"],
+    );
+    for body in [&nobody, &nobody, &unreadable, &unreadable] {
+        assert_eq!(handler.handle(&incoming(body)).await, Outcome::Done);
+    }
+    assert_eq!(
+        unattributed(&pool).await,
+        [
+            (
+                "m-u0/u0".to_owned(),
+                String::new(),
+                "Undetermined".to_owned()
+            ),
+            (
+                "m-p0/p0".to_owned(),
+                "not an address".to_owned(),
+                "Permanent".to_owned()
+            ),
+        ]
+    );
     world.finish().await;
 }
 
@@ -491,6 +619,7 @@ async fn the_worker_suppresses_from_its_queue_and_dead_letters_malformed_feedbac
     // Malformed first, then good feedback straight to the queue and through the topic (raw delivery).
     for body in [
         r#"{"notificationType":"Bounce","bounce":"#.to_owned(),
+        "not JSON, not SES's plain text".to_owned(),
         ses_fixture("bounce-permanent.json"),
     ] {
         world
@@ -526,9 +655,9 @@ async fn the_worker_suppresses_from_its_queue_and_dead_letters_malformed_feedbac
     .await;
     let dlq = world.dlq("ses-suppressor").to_owned();
     eventually(
-        "the malformed message in the DLQ",
+        "both malformed messages in the DLQ",
         Duration::from_secs(60),
-        || async { (world.depth(&dlq).await == 1).then_some(()) },
+        || async { (world.depth(&dlq).await == 2).then_some(()) },
     )
     .await;
     assert!(

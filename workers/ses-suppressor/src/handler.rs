@@ -50,12 +50,22 @@ impl<S: AccountSuppressionList> Suppressor<S> {
             Ok(tx) => tx,
             Err(error) => return Outcome::retry(format!("database unavailable: {error}")),
         };
+        // Feedback nobody can be suppressed for is kept (unattributed_feedback) and logged as a warning: it may be
+        // a real bounce whose recipient SES could not name, and an operator must be able to find it.
+        let mut unattributed = Vec::new();
+        if recipients.is_empty() {
+            unattributed.push((
+                String::new(),
+                format!("{kind} names no recipient; nothing to suppress"),
+            ));
+        }
         let mut newly = Vec::new();
         for raw in recipients {
             let address = match EmailAddress::parse(raw) {
                 Ok(a) => a,
                 Err(error) => {
-                    tracing::warn!(kind, recipient = %raw, %error, "recipient is not an address; not acted on");
+                    unattributed
+                        .push((raw.clone(), format!("recipient is not an address: {error}")));
                     continue;
                 }
             };
@@ -75,6 +85,19 @@ impl<S: AccountSuppressionList> Suppressor<S> {
                 }
                 Err(error) => {
                     return Outcome::retry(format!("storing the decision failed: {error}"));
+                }
+            }
+        }
+        for (recipient, reason) in &unattributed {
+            match store::record_unattributed(&mut tx, feedback, recipient, reason).await {
+                Ok(first) => tracing::warn!(
+                    kind, recipient = %recipient, key = %feedback.key, %reason, redelivery = !first,
+                    "feedback not attributable to an address; kept in unattributed_feedback"
+                ),
+                Err(error) => {
+                    return Outcome::retry(format!(
+                        "storing unattributed feedback failed: {error}"
+                    ));
                 }
             }
         }

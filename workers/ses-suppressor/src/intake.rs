@@ -1,5 +1,5 @@
-//! From an SQS message to an SES notification: raw bodies and SNS envelopes, SNS control traffic, plain-text test
-//! messages, the TopicArn allowlist.
+//! From an SQS message to an SES notification: raw bodies and SNS envelopes, notifications JSON-encoded as a string,
+//! SNS control traffic, SES's documented plain-text messages, the TopicArn allowlist.
 //!
 //! The runtime's [`Incoming`] already unwraps standard SNS envelopes. A body that still looks like an envelope
 //! (`Type` + `TopicArn`) is one the runtime could not read, e.g. moto's, whose `Message` is a JSON object rather
@@ -108,19 +108,47 @@ fn unread_envelope(body: &str) -> Option<Envelope> {
     }
 }
 
-/// The SES payload as text: JSON, or a plain-text test message.
+/// The plain-text messages SES documents publishing to a feedback topic: the only non-JSON bodies acknowledged
+/// without acting. SES publishes the first when an SNS event destination is added to a configuration set.
+pub const SES_PLAIN_TEXT_MESSAGES: &[&str] =
+    &["Successfully validated SNS topic for Amazon SES event publishing."];
+
+/// How many times a notification may arrive JSON-encoded as a string (some forwarders encode it once more).
+const MAX_STRING_ENCODINGS: usize = 2;
+
+/// The SES payload as text: JSON (also JSON-encoded once more as a string), or one of SES's documented plain-text
+/// messages. Anything else is rejected, so after `maxReceiveCount` receives it waits in the DLQ: a body nobody can
+/// read may still be a bounce that was mangled on the way, and dropping it would lose a suppression.
 fn payload(text: &str) -> Intake {
-    let trimmed = text.trim_start();
-    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        // SES's "Successfully validated SNS topic for Amazon SES event publishing.", a console test publish...
-        let preview: String = trimmed.chars().take(120).collect();
-        return Intake::Skip(format!(
-            "plain-text message, not a notification: {preview:?}"
-        ));
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(json) => notification(json),
-        Err(error) => Intake::Reject(format!("malformed JSON: {error}")),
+    payload_encoded(text, 0)
+}
+
+fn payload_encoded(text: &str, encodings: usize) -> Intake {
+    let text = text.trim();
+    match text.chars().next() {
+        Some('{' | '[') => match serde_json::from_str::<Value>(text) {
+            Ok(json) => notification(json),
+            Err(error) => Intake::Reject(format!("malformed JSON: {error}")),
+        },
+        Some('"') if encodings == MAX_STRING_ENCODINGS => Intake::Reject(format!(
+            "JSON-encoded as a string more than {MAX_STRING_ENCODINGS} times"
+        )),
+        Some('"') => match serde_json::from_str::<String>(text) {
+            Ok(inner) => {
+                tracing::warn!("SES notification arrived JSON-encoded as a string; decoded");
+                payload_encoded(&inner, encodings + 1)
+            }
+            Err(error) => Intake::Reject(format!("malformed JSON string: {error}")),
+        },
+        _ if SES_PLAIN_TEXT_MESSAGES.contains(&text) => Intake::Skip(format!(
+            "SES plain-text message, not a notification: {text:?}"
+        )),
+        _ => {
+            let preview: String = text.chars().take(120).collect();
+            Intake::Reject(format!(
+                "neither JSON nor a plain-text message SES documents: {preview:?}"
+            ))
+        }
     }
 }
 
@@ -223,6 +251,10 @@ mod tests {
         assert!(
             matches!(read(&incoming(text), &none), Intake::Skip(r) if r.contains("plain-text"))
         );
+        assert!(matches!(
+            read(&incoming(&format!("  {text}\n")), &none),
+            Intake::Skip(_)
+        ));
         let enveloped =
             json!({"Type": "Notification", "MessageId": "x", "TopicArn": TOPIC, "Message": text});
         assert!(matches!(
@@ -237,9 +269,35 @@ mod tests {
     }
 
     #[test]
+    fn a_notification_encoded_as_a_json_string_is_decoded() {
+        let none = TopicAllowlist::default();
+        let once = serde_json::to_string(BOUNCE).unwrap();
+        assert_eq!(kind(read(&incoming(&once), &none)), FeedbackType::Bounce);
+        let twice = serde_json::to_string(&once).unwrap();
+        assert_eq!(kind(read(&incoming(&twice), &none)), FeedbackType::Bounce);
+        let envelope =
+            json!({"Type": "Notification", "MessageId": "x", "TopicArn": TOPIC, "Message": once});
+        assert_eq!(
+            kind(read(&incoming(&envelope.to_string()), &none)),
+            FeedbackType::Bounce
+        );
+        let thrice = serde_json::to_string(&twice).unwrap();
+        assert!(matches!(
+            read(&incoming(&thrice), &none),
+            Intake::Reject(r) if r.contains("more than")
+        ));
+    }
+
+    #[test]
     fn malformed_and_unknown_bodies_are_rejected() {
         let none = TopicAllowlist::default();
         for body in [
+            "garbage",
+            "<html>502 Bad Gateway</html>",
+            "Successfully validated SNS topic for Amazon SES event publishing. And more.",
+            "\"unterminated",
+            "\"a JSON string that is not a notification\"",
+            "",
             r#"{"notificationType": "Bounce", "bounce": "#,
             "[1, 2]",
             r#"{"foo": "bar"}"#,

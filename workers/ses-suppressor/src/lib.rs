@@ -1,16 +1,19 @@
 //! The ses-suppressor: turns SES bounce and complaint feedback into the suppression list the mailer obeys.
 //!
 //! - [`intake`]: SQS message -> SES notification: raw bodies and SNS envelopes (also moto's, whose `Message` is an
-//!   object), SNS subscription confirmations and plain-text test messages (acknowledged and skipped), the TopicArn
-//!   allowlist for envelopes. Malformed JSON and unknown shapes are rejected: the redrive policy moves them to the
-//!   DLQ after `maxReceiveCount` receives while the worker goes on.
+//!   object), notifications JSON-encoded once more as a string (decoded), SNS subscription confirmations and SES's
+//!   documented plain-text messages (acknowledged and skipped), the TopicArn allowlist for envelopes. Anything else
+//!   (malformed JSON, other text, unknown shapes) is rejected: the redrive policy moves it to the DLQ after
+//!   `maxReceiveCount` receives while the worker goes on.
 //! - [`feedback`]: the notification model: `notificationType` and `eventType` forms of Bounce, Complaint, Delivery,
 //!   Send, Reject, DeliveryDelay, Rendering Failure, Open, Click, Subscription. Only `bouncedRecipients` and
 //!   `complainedRecipients` are acted on, never `mail.destination`.
 //! - [`policy`]: what a bounce or complaint does (configurable; see [`Policy`]).
 //! - [`store`]: one `feedback_decisions` row per (feedback, recipient) with its decision, reason and the feedback
 //!   JSON, and the `suppressions` row it may cause, in one transaction. The unique (feedback key, address) makes a
-//!   redelivery a no-op: the feedback key is `mail.messageId` + `/` + `feedbackId`.
+//!   redelivery a no-op: the feedback key is `mail.messageId` + `/` + `feedbackId`. Bounces and complaints that
+//!   name no recipient, or a recipient that is not an address, are kept in `unattributed_feedback` (and logged as
+//!   warnings) instead of vanishing.
 //! - [`account`]: optional mirror of each new suppression to the SES account-level suppression list.
 //!
 //! Data lives in the shared `mail` schema (see `switchyard_mail` for why one schema, one migration set). The

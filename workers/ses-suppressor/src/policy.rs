@@ -1,6 +1,6 @@
 //! The suppression policy: what each kind of feedback does to a recipient. Pure, so every rule is unit-tested.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use switchyard_core::config::{self, ConfigError, Var};
 use switchyard_mail::SuppressionReason;
 
@@ -73,8 +73,33 @@ impl Policy {
         })
     }
 
-    /// The decision for one bounced recipient. `soft_bounces` counts transient bounces of this address within the
-    /// window, this one included (only read for transient bounces).
+    /// How many transient bounces count for a new one at `at`, given when the address's `others` happened: the
+    /// most that fall in one window (`soft_bounce_window`, ending at a bounce) that contains `at`, this one
+    /// included. Arrival order does not matter: a late bounce that completes a window counts the whole window.
+    pub fn soft_bounces_in_window(&self, others: &[DateTime<Utc>], at: DateTime<Utc>) -> i64 {
+        let window = self.soft_bounce_window;
+        let in_window_ending = |end: DateTime<Utc>| {
+            let earlier = others
+                .iter()
+                .filter(|t| **t > end - window && **t <= end)
+                .count();
+            earlier + usize::from(at > end - window && at <= end)
+        };
+        let most = std::iter::once(at)
+            .chain(
+                others
+                    .iter()
+                    .copied()
+                    .filter(|t| *t >= at && *t < at + window),
+            )
+            .map(in_window_ending)
+            .max()
+            .unwrap_or(1);
+        i64::try_from(most).unwrap_or(i64::MAX)
+    }
+
+    /// The decision for one bounced recipient. `soft_bounces` counts transient bounces of this address within one
+    /// window, this one included ([`Policy::soft_bounces_in_window`]; only read for transient bounces).
     pub fn bounce(&self, bounce_type: &BounceType, soft_bounces: i64) -> Decision {
         match bounce_type {
             BounceType::Permanent if self.suppress_permanent => {
@@ -210,6 +235,54 @@ mod tests {
         assert_eq!(
             p.bounce(&BounceType::Transient, 2).reason,
             "transient bounce 2 of 3 within 7 days"
+        );
+    }
+
+    #[test]
+    fn the_soft_bounce_window_counts_whatever_order_bounces_arrive_in() {
+        let p = Policy::default();
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 1, d)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .unwrap()
+                .and_utc()
+        };
+        // Days 1, 3, 5 arriving in every order: the third to arrive always sees all three.
+        for order in [
+            [1, 3, 5],
+            [5, 3, 1],
+            [3, 5, 1],
+            [5, 1, 3],
+            [1, 5, 3],
+            [3, 1, 5],
+        ] {
+            let mut seen = Vec::new();
+            let counts: Vec<i64> = order
+                .iter()
+                .map(|d| {
+                    let n = p.soft_bounces_in_window(&seen, day(*d));
+                    seen.push(day(*d));
+                    n
+                })
+                .collect();
+            assert_eq!(counts[2], 3, "{order:?} -> {counts:?}");
+        }
+        // Spread wider than the window: days 1, 9, 17 never make three, in any order.
+        for order in [[1, 9, 17], [17, 1, 9], [9, 17, 1]] {
+            let mut seen = Vec::new();
+            for d in order {
+                assert!(p.soft_bounces_in_window(&seen, day(d)) < 3, "{order:?}");
+                seen.push(day(d));
+            }
+        }
+        // Exactly one window apart is outside it (the window is (end - 7 days, end]).
+        assert_eq!(p.soft_bounces_in_window(&[day(1)], day(8)), 1);
+        assert_eq!(p.soft_bounces_in_window(&[day(8)], day(1)), 1);
+        assert_eq!(p.soft_bounces_in_window(&[day(2)], day(8)), 2);
+        // Two windows on either side of the new bounce: the fuller one counts.
+        assert_eq!(
+            p.soft_bounces_in_window(&[day(1), day(2), day(12)], day(6)),
+            3
         );
     }
 

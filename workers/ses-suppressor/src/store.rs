@@ -51,7 +51,8 @@ pub async fn decide(
             ..
         } => {
             let soft = if *bounce_type == BounceType::Transient {
-                earlier_soft_bounces(conn, address, occurred_at, policy).await? + 1
+                let others = other_soft_bounces_near(conn, address, occurred_at, policy).await?;
+                policy.soft_bounces_in_window(&others, occurred_at)
             } else {
                 0
             };
@@ -109,23 +110,55 @@ pub async fn decide(
     }))
 }
 
-/// Transient bounces of `address` in the window that ends at `at` (SES's timestamps, so a late redelivery counts
-/// the same as a prompt one).
-async fn earlier_soft_bounces(
+/// When the other transient bounces of `address` happened, those less than one window before or after `at` (SES's
+/// timestamps, not arrival: SQS does not keep order, and a late redelivery counts the same as a prompt one).
+async fn other_soft_bounces_near(
     conn: &mut PgConnection,
     address: &EmailAddress,
     at: DateTime<Utc>,
     policy: &Policy,
-) -> sqlx::Result<i64> {
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM feedback_decisions \
+) -> sqlx::Result<Vec<DateTime<Utc>>> {
+    let rows: Vec<(DateTime<Utc>,)> = sqlx::query_as(
+        "SELECT occurred_at FROM feedback_decisions \
          WHERE address = $1 AND feedback_type = 'bounce' AND bounce_type = 'Transient' \
-           AND occurred_at > $2 AND occurred_at <= $3",
+           AND occurred_at > $2 AND occurred_at < $3",
     )
     .bind(address.as_str())
     .bind(at - policy.soft_bounce_window)
-    .bind(at)
-    .fetch_one(conn)
+    .bind(at + policy.soft_bounce_window)
+    .fetch_all(conn)
     .await?;
-    Ok(count)
+    Ok(rows.into_iter().map(|(t,)| t).collect())
+}
+
+/// Keeps bounce or complaint feedback that names nobody to decide for (`recipient` as SES wrote it, `""` when it
+/// names no recipient), with `reason`. `false`: already recorded (a redelivery).
+pub async fn record_unattributed(
+    conn: &mut PgConnection,
+    feedback: &Feedback,
+    recipient: &str,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    let (feedback_type, bounce_type) = match &feedback.action {
+        Actionable::Bounce { bounce_type, .. } => ("bounce", Some(bounce_type.as_str())),
+        Actionable::Complaint { .. } => ("complaint", None),
+        Actionable::Nothing => return Ok(false),
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO unattributed_feedback (feedback_key, recipient, feedback_type, bounce_type, reason, \
+             ses_message_id, occurred_at, feedback) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (feedback_key, recipient) DO NOTHING",
+    )
+    .bind(&feedback.key)
+    .bind(recipient)
+    .bind(feedback_type)
+    .bind(bounce_type)
+    .bind(reason)
+    .bind(&feedback.ses_message_id)
+    .bind(feedback.occurred_at.unwrap_or_else(Utc::now))
+    .bind(&feedback.json)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
