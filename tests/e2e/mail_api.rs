@@ -720,6 +720,7 @@ async fn mail_api_rejects_nul_and_out_of_range_timestamps_naming_the_parameter()
 
     let cases = [
         ("/v1/suppressions?q=a%00b".to_owned(), "q"),
+        (format!("/v1/suppressions?q={}", "a".repeat(255)), "q"),
         (
             "/v1/suppressions?address=a%00b%40example.com".to_owned(),
             "address",

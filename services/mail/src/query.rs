@@ -14,6 +14,8 @@ use switchyard_mail::EmailAddress;
 pub const DEFAULT_LIMIT: i64 = 50;
 /// Largest page a client may ask for.
 pub const MAX_LIMIT: i64 = 200;
+/// Longest substring search (`q`): an address is at most 254 characters.
+pub const MAX_SEARCH_CHARS: usize = 254;
 
 /// Timestamps a client may filter on or carry in a cursor: RFC 3339's four-digit years. Postgres stores 4713 BC to
 /// 294276 AD and chrono reaches further both ways, so the bounds are checked here rather than failing in the query.
@@ -79,6 +81,16 @@ impl Params {
             .iter()
             .find(|(n, v)| n == name && !v.trim().is_empty() && !v.contains('\0'))
             .map(|(_, v)| v.trim())
+    }
+
+    /// Free text of at most `max` characters.
+    pub fn text(&mut self, name: &str, max: usize) -> Option<String> {
+        let raw = self.str(name)?.to_owned();
+        if raw.chars().count() > max {
+            self.error(name, format!("must be at most {max} characters"));
+            return None;
+        }
+        Some(raw)
     }
 
     fn error(&mut self, name: &str, message: impl Into<String>) {

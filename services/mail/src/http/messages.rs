@@ -33,10 +33,10 @@ pub struct MessagePage {
     tag = "messages",
     security(("bearer" = [])),
     params(
-        ("recipient" = Option<String>, Query, description = "Only mail to this address (normalised)"),
-        ("status" = Option<String>, Query, description = "pending | sending | sent | skipped | failed | unknown"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("recipient" = Option<String>, Query, max_length = 320, description = "Only mail to this address (normalised)"),
+        ("status" = Option<String>, Query, pattern = "^(pending|sending|sent|skipped|failed|unknown)$", description = "pending | sending | sent | skipped | failed | unknown"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1-200 (default 50)"),
+        ("cursor" = Option<String>, Query, max_length = 1024, description = "next_cursor of the previous page"),
     ),
     responses(
         (status = 200, description = "One page", body = MessagePage),

@@ -35,7 +35,7 @@ pub struct MailStats {
     path = "/v1/mail-stats",
     tag = "stats",
     security(("bearer" = [])),
-    params(("days" = Option<i64>, Query, description = "Number of days, 1-366 (default 30)")),
+    params(("days" = Option<i64>, Query, minimum = 1, maximum = 366, description = "Number of days, 1-366 (default 30)")),
     responses(
         (status = 200, description = "Counts per day", body = MailStats),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),

@@ -14,7 +14,7 @@ use super::internal;
 use crate::{
     MAIL_ADMIN,
     app::AppState,
-    query::{self, Params, RawParams, encode_cursor},
+    query::{self, MAX_SEARCH_CHARS, Params, RawParams, encode_cursor},
     store::{self, Decision, Removal, SuppressionCursor, SuppressionEntry, SuppressionFilter},
 };
 
@@ -41,12 +41,12 @@ pub struct SuppressionPage {
     tag = "suppressions",
     security(("bearer" = [])),
     params(
-        ("address" = Option<String>, Query, description = "Exact address (normalised: case and display name do not matter)"),
-        ("q" = Option<String>, Query, description = "Case-insensitive substring of the address, e.g. a domain"),
-        ("reason" = Option<String>, Query, description = "bounce | complaint | soft_bounces | manual"),
-        ("since" = Option<String>, Query, description = "Suppressed at or after: RFC 3339 timestamp or YYYY-MM-DD (UTC)"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1-200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("address" = Option<String>, Query, max_length = 320, description = "Exact address (normalised: case and display name do not matter)"),
+        ("q" = Option<String>, Query, max_length = 254, description = "Case-insensitive substring of the address, e.g. a domain"),
+        ("reason" = Option<String>, Query, pattern = "^(bounce|complaint|soft_bounces|manual)$", description = "bounce | complaint | soft_bounces | manual"),
+        ("since" = Option<String>, Query, max_length = 40, description = "Suppressed at or after: RFC 3339 timestamp or YYYY-MM-DD (UTC), years 0001-9999"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1-200 (default 50)"),
+        ("cursor" = Option<String>, Query, max_length = 1024, description = "next_cursor of the previous page"),
     ),
     responses(
         (status = 200, description = "One page", body = SuppressionPage),
@@ -65,7 +65,7 @@ pub async fn list(
     let mut p = Params::new(raw, &["address", "q", "reason", "since", "limit", "cursor"]);
     let filter = SuppressionFilter {
         exact: p.address("address"),
-        contains: p.str("q").map(str::to_lowercase),
+        contains: p.text("q", MAX_SEARCH_CHARS).map(|q| q.to_lowercase()),
         reason: p.choice("reason", REASONS),
         since: p.since("since"),
     };
@@ -125,7 +125,7 @@ pub struct SuppressionDetail {
     path = "/v1/suppressions/{email}",
     tag = "suppressions",
     security(("bearer" = [])),
-    params(("email" = String, Path, description = "The address (URL-encoded)")),
+    params(("email" = String, Path, max_length = 320, description = "The address (URL-encoded)")),
     responses(
         (status = 200, description = "Suppressed", body = SuppressionDetail),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
@@ -176,7 +176,7 @@ pub struct Unsuppressed {
     path = "/v1/suppressions/{email}",
     tag = "suppressions",
     security(("bearer" = [])),
-    params(("email" = String, Path, description = "The address (URL-encoded)")),
+    params(("email" = String, Path, max_length = 320, description = "The address (URL-encoded)")),
     responses(
         (status = 200, description = "Removed", body = Unsuppressed),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
