@@ -481,3 +481,188 @@ async fn auth_redis_stopped_mid_test_never_grants_stale_permissions_and_recovers
     stop.cancel();
     world.finish().await;
 }
+
+/// `GET /v1/users/me` as `tokens`: its permission list.
+async fn my_permissions(id: &TestIdentity, tokens: &switchyard_tests::identity::Tokens) -> Value {
+    let me = id
+        .http
+        .get(id.at("/v1/users/me"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    me.json::<Value>().await.unwrap()["permissions"].clone()
+}
+
+/// Permissions are kept in process memory (invalidated by Redis client-side caching), yet every change applies to
+/// the very next request, in another service and in identity itself, round after round.
+#[tokio::test]
+async fn auth_with_permissions_in_process_every_change_applies_to_the_very_next_request() {
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (service, stop) = protected_service(&id.auth_config()).await;
+    let (_, admin) = id.admin().await;
+    let (user, tokens) = id.user().await;
+    let call = || async {
+        id.http
+            .get(format!("{service}/v1/tasks"))
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for round in 0..100 {
+        let granted = id.set_permissions(&admin, user, &["tasks:write"]).await;
+        assert_eq!(granted.status(), 200);
+        assert_eq!(
+            call().await,
+            200,
+            "round {round}: granted, the very next call"
+        );
+        assert_eq!(call().await, 200, "round {round}: granted, from memory");
+        assert_eq!(my_permissions(&id, &tokens).await, json!(["tasks:write"]));
+        let revoked = id.set_permissions(&admin, user, &[]).await;
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(
+            call().await,
+            403,
+            "round {round}: revoked, the very next call"
+        );
+        assert_eq!(
+            my_permissions(&id, &tokens).await,
+            json!([]),
+            "round {round}"
+        );
+    }
+    stop.cancel();
+    world.finish().await;
+}
+
+/// How many GETs `redis` has served.
+async fn redis_gets(redis: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(redis)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// The ids of the clients tracking permissions (`CLIENT SETNAME` of the tracker).
+async fn trackers(redis: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(redis)
+        .await
+        .unwrap();
+    list.lines()
+        .filter(|l| {
+            l.contains(&format!(
+                "name={}",
+                switchyard_auth::local::TRACKING_CLIENT_NAME
+            ))
+        })
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("id="))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Requests are authorised from memory (Redis serves no GET for them) while Redis tracks the process; when the
+/// tracking connection is killed, the copy is dropped and Redis is read again until tracking is back, and a
+/// revocation in between still applies to the next request.
+#[tokio::test]
+async fn auth_the_in_process_permissions_are_used_only_while_redis_tracks_them() {
+    let world = World::new().await;
+    let redis_server = RedisServer::start().await;
+    let id = TestIdentity::spawn_with(
+        &world,
+        IdentityOptions {
+            redis_url: redis_server.url(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (service, stop) = protected_service(&id.auth_config()).await;
+    let mut redis = redis::Client::open(redis_server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // identity and the service each track.
+    switchyard_tests::eventually("two trackers", Duration::from_secs(10), || async {
+        (trackers(&mut redis.clone()).await.len() == 2).then_some(())
+    })
+    .await;
+    let (_, admin) = id.admin().await;
+    let (user, tokens) = id.user().await;
+    assert_eq!(
+        id.set_permissions(&admin, user, &["tasks:write"])
+            .await
+            .status(),
+        200
+    );
+    let call = || async {
+        id.http
+            .get(format!("{service}/v1/tasks"))
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(call().await, 200);
+    let before = redis_gets(&mut redis).await;
+    for _ in 0..20 {
+        assert_eq!(call().await, 200);
+    }
+    assert_eq!(
+        redis_gets(&mut redis).await,
+        before,
+        "20 requests, no GET: served from memory"
+    );
+
+    for tracker in trackers(&mut redis).await {
+        let _: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "ID", &tracker])
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+    // Right away (tracking may not be back yet): a revocation applies to the next request.
+    assert_eq!(id.set_permissions(&admin, user, &[]).await.status(), 200);
+    assert_eq!(
+        call().await,
+        403,
+        "revoked while tracking was being re-established"
+    );
+    switchyard_tests::eventually(
+        "tracking re-established",
+        Duration::from_secs(10),
+        || async { (trackers(&mut redis.clone()).await.len() == 2).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        id.set_permissions(&admin, user, &["tasks:write"])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(call().await, 200, "granted after the reconnect");
+    let before = redis_gets(&mut redis).await;
+    for _ in 0..20 {
+        assert_eq!(call().await, 200);
+    }
+    assert_eq!(redis_gets(&mut redis).await, before, "from memory again");
+    assert_eq!(id.set_permissions(&admin, user, &[]).await.status(), 200);
+    assert_eq!(call().await, 403, "and a revocation still applies at once");
+    stop.cancel();
+    world.finish().await;
+}

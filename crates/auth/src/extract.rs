@@ -11,11 +11,13 @@ use axum::{
 };
 use switchyard_core::config::{self, ConfigError, Var};
 use switchyard_http::ApiError;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use crate::{
     claims::AccessClaims,
     jwks::{KeyCache, KeySource, RemoteJwks},
+    local::{self, PERMISSIONS_LOCAL_CACHE},
     permissions::{PermissionCache, PermissionSource, Permissions, RemotePermissions},
     redis::RedisHandle,
     verify::{Rejection, Verifier},
@@ -88,12 +90,15 @@ pub struct AuthConfig {
     pub redis_timeout: Duration,
     /// TTL of permission cache entries.
     pub permissions_ttl: Duration,
+    /// Keep permissions in process, invalidated by Redis client-side caching ([`crate::local`]).
+    pub local_cache: bool,
 }
 
 impl AuthConfig {
     /// `IDENTITY_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL` (required); `REDIS_KEY_PREFIX`,
     /// `JWKS_MIN_REFRESH_SECONDS` (30), `JWKS_MAX_AGE_SECONDS` (300), `JWT_LEEWAY_SECONDS` (5),
-    /// `AUTH_FALLBACK_PER_SECOND` (50), `REDIS_TIMEOUT_MS` (250), `PERMISSIONS_TTL_SECONDS` (900).
+    /// `AUTH_FALLBACK_PER_SECOND` (50), `REDIS_TIMEOUT_MS` (250), `PERMISSIONS_TTL_SECONDS` (900),
+    /// `PERMISSIONS_LOCAL_CACHE` (true).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             identity_url: config::required(&IDENTITY_URL)?,
@@ -115,6 +120,7 @@ impl AuthConfig {
             fallback_per_second: config::parsed(&AUTH_FALLBACK_PER_SECOND, 50)?,
             redis_timeout: Duration::from_millis(config::parsed(&REDIS_TIMEOUT_MS, 250)?),
             permissions_ttl: config::seconds(&PERMISSIONS_TTL_SECONDS, Duration::from_secs(900))?,
+            local_cache: config::flag(&PERMISSIONS_LOCAL_CACHE, true)?,
         })
     }
 
@@ -138,6 +144,7 @@ impl AuthConfig {
             fallback_per_second: 50,
             redis_timeout: Duration::from_millis(250),
             permissions_ttl: Duration::from_secs(900),
+            local_cache: true,
         }
     }
 
@@ -222,6 +229,8 @@ struct Inner {
     cache: PermissionCache,
     source: Arc<dyn PermissionSource>,
     fallback: Bucket,
+    /// Stops the tracker of the local permission cache when the last clone of [`Auth`] goes.
+    _tracking: Option<DropGuard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -259,13 +268,36 @@ impl Auth {
         keys: Box<dyn KeySource>,
         source: Arc<dyn PermissionSource>,
     ) -> Result<Self, AuthSetupError> {
+        let cache = PermissionCache::new(config.redis()?, config.permissions_ttl);
+        Ok(Self::with_cache(config, keys, source, cache))
+    }
+
+    /// With the permission cache the caller also writes through (identity), so its own writes drop this process's
+    /// copy at once. Starts the local cache's tracker when `local_cache` is on (needs a Tokio runtime).
+    pub fn with_cache(
+        config: &AuthConfig,
+        keys: Box<dyn KeySource>,
+        source: Arc<dyn PermissionSource>,
+        cache: PermissionCache,
+    ) -> Self {
         let keys = KeyCache::new(keys, config.jwks_min_refresh, config.jwks_max_age);
-        Ok(Self(Arc::new(Inner {
+        let tracking =
+            (config.local_cache && tokio::runtime::Handle::try_current().is_ok()).then(|| {
+                let stop = CancellationToken::new();
+                tokio::spawn(local::track(
+                    cache.local().clone(),
+                    cache.redis().clone(),
+                    stop.clone(),
+                ));
+                stop.drop_guard()
+            });
+        Self(Arc::new(Inner {
             verifier: Verifier::new(keys, &config.issuer, &config.audience, config.leeway),
-            cache: PermissionCache::new(config.redis()?, config.permissions_ttl),
+            cache,
             source,
             fallback: Bucket::new(config.fallback_per_second),
-        })))
+            _tracking: tracking,
+        }))
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -296,7 +328,7 @@ impl Auth {
             user_id: claims.sub,
             session_id: claims.sid,
             token_id: claims.jti,
-            permissions: Arc::new(permissions),
+            permissions,
             expires_at: claims.exp,
         })
     }
@@ -306,23 +338,33 @@ impl Auth {
         self.0.verifier.verify(token).await
     }
 
-    /// Redis, or the source of truth on a miss / stale entry; never a stale value when Redis fails.
-    async fn permissions(&self, claims: &AccessClaims) -> Result<Permissions, ApiError> {
-        match self.0.cache.get(claims.sub).await {
-            Ok(Some(p)) if p.version >= claims.pv => Ok(p),
-            Ok(_) => self.ask_source(claims.sub).await,
+    /// This process's copy while Redis tracks it ([`crate::local`]), else Redis, or the source of truth on a miss
+    /// / stale entry; never a stale value when Redis fails.
+    async fn permissions(&self, claims: &AccessClaims) -> Result<Arc<Permissions>, ApiError> {
+        let local = self.0.cache.local();
+        if let Some(p) = local.get(claims.sub)
+            && p.version >= claims.pv
+        {
+            return Ok(p);
+        }
+        let ticket = local.ticket();
+        let found = match self.0.cache.get(claims.sub).await {
+            Ok(Some(p)) if p.version >= claims.pv => p,
+            Ok(_) => self.ask_source(claims.sub).await?,
             Err(error) => {
                 tracing::warn!(%error, "Redis unavailable for permissions; asking the source (rate limited)");
-                if self.0.fallback.try_take() {
-                    self.ask_source(claims.sub).await
-                } else {
-                    Err(ApiError::unavailable(
+                if !self.0.fallback.try_take() {
+                    return Err(ApiError::unavailable(
                         "Redis down and the fallback rate limit is exhausted",
                         RETRY_AFTER,
-                    ))
+                    ));
                 }
+                self.ask_source(claims.sub).await?
             }
-        }
+        };
+        let found = Arc::new(found);
+        local.keep(ticket, claims.sub, found.clone());
+        Ok(found)
     }
 
     async fn ask_source(&self, user: Uuid) -> Result<Permissions, ApiError> {

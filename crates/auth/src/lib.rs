@@ -14,14 +14,18 @@
 //!   (identity's internal endpoint, or identity's own database inside identity) answers and refills Redis. When
 //!   Redis fails, nothing is granted from anything but the source of truth: the request goes to the source under a
 //!   rate limit, or gets 503 with `Retry-After`. The connection ([`redis`]) reconnects by itself.
+//! - [`local`]: the permissions in process memory, kept true by Redis's client-side caching (`CLIENT TRACKING`
+//!   invalidations on a dedicated RESP3 connection), so a request is authorised without a Redis round trip and a
+//!   revocation still takes effect on the next one.
 //! - [`extract`]: [`Auth`] (the shared state: verifier + permission resolver) and the [`AuthUser`] extractor.
 //!
 //! Environment (see [`AuthConfig::from_env`]): `IDENTITY_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL`,
-//! `REDIS_KEY_PREFIX`.
+//! `REDIS_KEY_PREFIX`, `PERMISSIONS_LOCAL_CACHE`.
 
 pub mod claims;
 pub mod extract;
 pub mod jwks;
+pub mod local;
 pub mod permissions;
 pub mod redis;
 pub mod verify;

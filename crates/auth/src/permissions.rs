@@ -4,14 +4,14 @@
 //! failed invalidation). Writes are versioned ([`PermissionCache::store`] never replaces a newer version with an
 //! older one), so a refill racing with an admin change cannot resurrect revoked permissions.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use redis::{AsyncCommands, RedisError, Script};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::redis::RedisHandle;
+use crate::{local::LocalPermissions, redis::RedisHandle};
 
 /// A user's permissions at one version (the version increases on every change).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,19 +44,30 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 "#;
 
+/// The Redis entries, and this process's copy of them ([`LocalPermissions`]: clones share it).
 #[derive(Clone, Debug)]
 pub struct PermissionCache {
     redis: RedisHandle,
     ttl: Duration,
+    local: Arc<LocalPermissions>,
 }
 
 impl PermissionCache {
     pub fn new(redis: RedisHandle, ttl: Duration) -> Self {
-        Self { redis, ttl }
+        Self {
+            redis,
+            ttl,
+            local: Arc::default(),
+        }
     }
 
     pub fn redis(&self) -> &RedisHandle {
         &self.redis
+    }
+
+    /// The in-process copy; empty and unused until [`crate::local::track`] runs for it.
+    pub fn local(&self) -> &Arc<LocalPermissions> {
+        &self.local
     }
 
     /// `Ok(None)` on a miss (or an unreadable entry, treated as a miss); `Err` when Redis fails.
@@ -66,8 +77,10 @@ impl PermissionCache {
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
-    /// Stores `perms` unless Redis holds a newer version. Returns whether it was written.
+    /// Stores `perms` unless Redis holds a newer version. Returns whether it was written. This process's copy is
+    /// dropped at once (other processes' through Redis's invalidation).
     pub async fn store(&self, user: Uuid, perms: &Permissions) -> Result<bool, RedisError> {
+        self.local.invalidate(user);
         let mut conn = self.redis.conn().await?;
         let value = serde_json::to_string(perms).unwrap_or_default();
         let written: i32 = Script::new(STORE_IF_NEWER)
@@ -77,12 +90,15 @@ impl PermissionCache {
             .arg(self.ttl.as_secs().max(1))
             .invoke_async(&mut conn)
             .await?;
+        self.local.invalidate(user);
         Ok(written == 1)
     }
 
     pub async fn delete(&self, user: Uuid) -> Result<(), RedisError> {
+        self.local.invalidate(user);
         let mut conn = self.redis.conn().await?;
         let _: i64 = conn.del(self.redis.key(&cache_key(user))).await?;
+        self.local.invalidate(user);
         Ok(())
     }
 }

@@ -57,6 +57,18 @@ impl RedisHandle {
         &self.prefix
     }
 
+    /// The connect and command timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A client for the same server speaking RESP3 (push messages: client-side caching invalidations).
+    pub fn resp3_client(&self) -> Result<redis::Client, RedisError> {
+        let mut info = self.client.get_connection_info().clone();
+        info.redis.protocol = redis::ProtocolVersion::RESP3;
+        redis::Client::open(info)
+    }
+
     /// The connection (cheap clone of a multiplexed connection).
     pub async fn conn(&self) -> Result<ConnectionManager, RedisError> {
         let config = ConnectionManagerConfig::new()

@@ -101,11 +101,13 @@ impl Application {
             pool: pool.clone(),
             cache,
         };
-        let auth = Auth::with_sources(
+        // One cache for identity's writes and its own requests: a change made here drops the local copy at once.
+        let auth = Auth::with_cache(
             &settings.auth,
             Box::new(StaticJwks(keys.jwks().clone())),
             Arc::new(permissions.clone()),
-        )?;
+            permissions.cache.clone(),
+        );
         let hash_concurrency = settings.hash_concurrency;
         let hasher = tokio::task::spawn_blocking(move || Hasher::new(hash_concurrency)).await??;
         let state = AppState {

@@ -14,7 +14,7 @@
 //! | `TRUSTED_PROXY_HOPS` | 0 | proxies in front that append to X-Forwarded-For: 1 behind the ALB (see [`crate::http::ClientAddr`]) |
 //! | `PASSWORD_HASH_CONCURRENCY` | number of CPUs | |
 //! | `CORS_ALLOWED_ORIGINS`, `HTTP_BODY_LIMIT_BYTES` | | see switchyard-http |
-//! | `PERMISSIONS_TTL_SECONDS`, `REDIS_TIMEOUT_MS`, `JWT_LEEWAY_SECONDS` | 900, 250, 5 | see switchyard-auth |
+//! | `PERMISSIONS_TTL_SECONDS`, `REDIS_TIMEOUT_MS`, `JWT_LEEWAY_SECONDS`, `PERMISSIONS_LOCAL_CACHE` | 900, 250, 5, true | see switchyard-auth |
 
 use std::{net::SocketAddr, time::Duration};
 
