@@ -19,7 +19,7 @@ use crate::{
 /// shared schema), embedded from the same files. Not a dependency on switchyard-consumer: that crate's SQS calls
 /// would count as this binary's (the IAM check in tests/infra follows dependencies) though it never makes them.
 pub static CONSUMER_MIGRATOR: sqlx::migrate::Migrator =
-    sqlx::migrate!("../../crates/consumer/migrations");
+    sqlx::migrate!("../../crates/switchyard-consumer/migrations");
 
 /// Shared by every handler (cheap to clone).
 #[derive(Clone)]
