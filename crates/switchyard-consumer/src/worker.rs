@@ -66,22 +66,44 @@ pub const SHUTDOWN_DEADLINE_SECONDS: Var = Var::new(
 
 impl WorkerSettings {
     pub fn from_env(spec: &WorkerSpec) -> Result<Self, ConfigError> {
-        let queue_url = config::required(&QUEUE_URL)?;
-        let mut consumer = ConsumerConfig::new(queue_url).with_visibility(config::seconds(
-            &VISIBILITY_TIMEOUT_SECONDS,
-            Duration::from_secs(30),
-        )?);
-        consumer.max_in_flight = config::parsed(&MAX_IN_FLIGHT, 20usize)?;
-        consumer.wait_time = config::seconds(&WAIT_TIME_SECONDS, Duration::from_secs(20))?
-            .min(Duration::from_secs(20));
-        consumer.shutdown_deadline =
-            config::seconds(&SHUTDOWN_DEADLINE_SECONDS, Duration::from_secs(25))?;
         Ok(Self {
             db: DbSettings::from_env(spec.schema)?,
-            consumer,
+            consumer: consumer_from_env()?,
             health_addr: config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR)?,
         })
     }
+}
+
+/// The runtime's settings: `QUEUE_URL`, `VISIBILITY_TIMEOUT_SECONDS`, `MAX_IN_FLIGHT`, `WAIT_TIME_SECONDS`,
+/// `SHUTDOWN_DEADLINE_SECONDS` (also for a service that consumes a queue beside serving HTTP, like tasks).
+pub fn consumer_from_env() -> Result<ConsumerConfig, ConfigError> {
+    let queue_url = config::required(&QUEUE_URL)?;
+    let mut consumer = ConsumerConfig::new(queue_url).with_visibility(config::seconds(
+        &VISIBILITY_TIMEOUT_SECONDS,
+        Duration::from_secs(30),
+    )?);
+    consumer.max_in_flight = config::parsed(&MAX_IN_FLIGHT, 20usize)?;
+    consumer.wait_time =
+        config::seconds(&WAIT_TIME_SECONDS, Duration::from_secs(20))?.min(Duration::from_secs(20));
+    consumer.shutdown_deadline =
+        config::seconds(&SHUTDOWN_DEADLINE_SECONDS, Duration::from_secs(25))?;
+    Ok(consumer)
+}
+
+/// The command line of every worker: `run` (the default) and `healthcheck`.
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<WorkerCommand>,
+}
+
+/// The subcommands every worker shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum WorkerCommand {
+    /// Consume the queue until SIGTERM (the default).
+    Run,
+    /// Probe a running worker's /healthz on HEALTH_ADDR (exit 0 when healthy; the ECS health check).
+    Healthcheck,
 }
 
 /// What a worker reads at start, for its [`switchyard_core::contract::Binary`]: telemetry, the runtime's settings, the AWS SDK's,
@@ -96,14 +118,15 @@ pub fn read_env(
     own()
 }
 
-/// Entry point: `<worker>` runs it, `<worker> healthcheck` probes a running one (exit 0 when healthy).
+/// Entry point: `<worker> [run]` runs it, `<worker> healthcheck` probes a running one (exit 0 when healthy).
 pub async fn main<H, F>(spec: WorkerSpec, build: F) -> ExitCode
 where
     H: MessageHandler,
     F: FnOnce(&PgPool, &SdkConfig) -> anyhow::Result<H>,
 {
+    let cli = <Cli as clap::Parser>::parse();
     telemetry::init(spec.name);
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+    if cli.command == Some(WorkerCommand::Healthcheck) {
         return match config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR) {
             Ok(addr) => health::check(&addr.to_string()).await,
             Err(error) => {

@@ -112,7 +112,11 @@ fn document_errors(op: &mut Operation, shared: &[Parameter], secured_by_default:
             .iter()
             .any(|r| *r != SecurityRequirement::default()),
     };
-    let body = op.request_body.is_some();
+    // 413/415/422 come from the JSON extractor; a form body (the OAuth token endpoint) documents its own errors.
+    let body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.keys().any(|media| media.contains("json")));
     let mut add = vec![(
         "400",
         "Malformed request: an unreadable query string, header or JSON body",
@@ -149,7 +153,9 @@ fn document_errors(op: &mut Operation, shared: &[Parameter], secured_by_default:
     }
     for (status, response) in responses.iter_mut() {
         let is_error = status.starts_with('4') || status.starts_with('5');
-        if let (true, RefOr::T(response)) = (is_error, response) {
+        if let (true, RefOr::T(response)) = (is_error, response)
+            && documents_a_problem(response)
+        {
             response.content = [(
                 PROBLEM_JSON.to_owned(),
                 ContentBuilder::new()
@@ -160,6 +166,19 @@ fn document_errors(op: &mut Operation, shared: &[Parameter], secured_by_default:
             .collect();
         }
     }
+}
+
+/// Whether an error response is (or should become) a problem document: anything but a reference to another
+/// component. An operation whose errors have a format of their own (RFC 6749's `{"error": ...}`, the `OAuthError`
+/// component) keeps them.
+fn documents_a_problem(response: &Response) -> bool {
+    response
+        .content
+        .values()
+        .all(|content| match &content.schema {
+            Some(RefOr::Ref(r)) => r.ref_location.ends_with("/Problem"),
+            _ => true,
+        })
 }
 
 #[cfg(test)]
@@ -179,7 +198,7 @@ mod tests {
         #[allow(dead_code)]
         fn get_thing() {}
         /// A write.
-        #[utoipa::path(put, path = "/things", request_body = String,
+        #[utoipa::path(put, path = "/things", request_body(content = String, content_type = "application/json"),
             responses((status = 200, description = "Put"), (status = 409, body = String, description = "Taken")))]
         #[allow(dead_code)]
         fn put_thing() {}
@@ -210,6 +229,37 @@ mod tests {
         assert!(taken["content"].get("application/json").is_none());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["schemas"]["FieldError"].is_object());
+    }
+
+    /// An operation whose errors have their own format (RFC 6749's token endpoint: a form body, `OAuthError`)
+    /// keeps them: no problem+json over them, no 413/415/422 of the JSON extractor it does not use.
+    #[test]
+    fn errors_of_another_format_are_kept() {
+        #[derive(utoipa::ToSchema)]
+        #[allow(dead_code)]
+        struct OAuthError {
+            error: String,
+        }
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths(token), modifiers(&BearerAuth, &ProblemResponses))]
+        struct Doc;
+        #[utoipa::path(post, path = "/token",
+            request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+            responses((status = 200, description = "A token"),
+                      (status = 400, description = "invalid_request", body = OAuthError, content_type = "application/json")))]
+        #[allow(dead_code)]
+        fn token() {}
+
+        let doc = serde_json::to_value(<Doc as utoipa::OpenApi>::openapi()).unwrap();
+        let responses = &doc["paths"]["/token"]["post"]["responses"];
+        let statuses: Vec<&String> = responses.as_object().unwrap().keys().collect();
+        assert_eq!(statuses, ["200", "400", "503"]);
+        assert_eq!(
+            responses["400"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/OAuthError"
+        );
+        assert!(responses["400"]["content"].get(PROBLEM_JSON).is_none());
+        assert!(responses["503"]["content"].get(PROBLEM_JSON).is_some());
     }
 
     #[tokio::test]

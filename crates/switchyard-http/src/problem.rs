@@ -166,6 +166,24 @@ impl ApiError {
     }
 }
 
+impl From<sqlx::Error> for ApiError {
+    /// A database that cannot be reached (pool timeout, closed pool, connection I/O or TLS) is a 503 with
+    /// `Retry-After`: the request may succeed in a moment. Anything else (a broken query, a constraint nobody
+    /// mapped) is a logged, opaque 500. Constraint violations a handler expects are mapped by that handler first.
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Self::unavailable(
+                format!("database unavailable: {error}"),
+                Duration::from_secs(2),
+            ),
+            other => Self::Internal(anyhow::Error::new(other).context("database")),
+        }
+    }
+}
+
 /// Seconds for `Retry-After`, at least 1.
 fn retry_after(d: &Duration) -> HeaderValue {
     HeaderValue::from(d.as_secs_f64().ceil().max(1.0) as u64)
@@ -274,5 +292,17 @@ mod tests {
             ApiError::Internal(anyhow::anyhow!("relation users does not exist")).into_response();
         assert_eq!(r.status(), 500);
         assert!(!body(r).await.to_string().contains("relation"));
+    }
+
+    #[test]
+    fn database_errors_are_503_when_unreachable_and_500_otherwise() {
+        assert_eq!(
+            ApiError::from(sqlx::Error::PoolTimedOut).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ApiError::from(sqlx::Error::RowNotFound).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -144,19 +144,21 @@ pub fn with_common_layers(router: Router, settings: &HttpSettings) -> Router {
 /// Largest framework error body kept as the problem's `detail` (axum's rejection texts are one line).
 const MAX_DETAIL_BYTES: usize = 1024;
 
-/// Middleware: an error answer that is not already a problem document becomes one, keeping its status and headers.
+/// Middleware: an error answer that is not already a problem document (or deliberate JSON) becomes one, keeping its
+/// status and headers.
 /// Handlers answer problems themselves ([`ApiError`]); this catches what the framework answers on its own: 405 for
 /// a known path with another method (empty body; `Allow` is kept), and any plain-text rejection of an axum
 /// extractor. A 4xx's plain text becomes the `detail`; a 5xx's body is dropped (it is for logs, not clients).
 pub async fn problem_for_framework_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
+    // A problem document, or a JSON error a handler chose on purpose (RFC 6749's token errors), stays as it is.
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON) || v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let (parts, body) = response.into_parts();

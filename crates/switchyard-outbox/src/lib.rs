@@ -19,12 +19,28 @@ mod relay;
 
 pub use relay::{Relay, RelayConfig, RelayError};
 
-use sqlx::{PgConnection, migrate::Migrator};
+use sqlx::{PgConnection, PgPool, migrate::Migrator};
 use switchyard_core::trace::TraceContext;
 use switchyard_events::CloudEvent;
 
 /// The outbox table and its NOTIFY trigger; run with the service's own migrations (see `switchyard_core::db`).
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A service's relay with the default settings: its pool and schema, its topic, an SNS client from `aws`.
+pub fn service_relay(
+    pool: &PgPool,
+    aws: &aws_config::SdkConfig,
+    topic_arn: &str,
+    schema: &str,
+) -> Relay {
+    Relay::new(
+        pool.clone(),
+        aws_sdk_sns::Client::new(aws),
+        topic_arn,
+        schema,
+        RelayConfig::default(),
+    )
+}
 
 /// SNS's limit for one message (and one `PublishBatch` call).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
