@@ -7,13 +7,14 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use sqlx::{PgConnection, PgPool, migrate::Migrator};
+use sqlx::{PgConnection, PgPool};
 use switchyard_events::CloudEvent;
 
 use crate::{Incoming, MessageHandler, Outcome};
 
-/// The `inbox` table; workers run it before their own migrations.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The `inbox` table (defined in switchyard-core, see `db::INBOX_MIGRATOR`); workers run it before their own
+/// migrations.
+pub use switchyard_core::db::INBOX_MIGRATOR as MIGRATOR;
 
 /// A handler's failure.
 #[derive(Debug, thiserror::Error)]

@@ -117,6 +117,12 @@ async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The consumer runtime's `inbox` table (one row per processed CloudEvent id; see `switchyard_consumer::Inbox`).
+/// Kept here, with the other platform-wide Postgres code, so a binary that shares a schema with workers (the mail
+/// service) runs the same migration list without depending on the SQS runtime; `switchyard_consumer::MIGRATOR`
+/// is this set.
+pub static INBOX_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
 /// Runs several migration sets (the platform's outbox/inbox tables, then the binary's own) as one ordered list in
 /// the pool's schema. Versions must not collide: platform migrations use small numbers, services use dates.
 pub async fn migrate(pool: &PgPool, schema: &str, sets: &[&Migrator]) -> Result<(), DbError> {

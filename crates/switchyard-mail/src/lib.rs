@@ -1,7 +1,8 @@
 //! The `mail` schema and the vocabulary shared by the mailer, the ses-suppressor and the mail HTTP service.
 //!
-//! - [`address`]: [`EmailAddress`], the one normalised form of an address (case, surrounding whitespace and
-//!   display names removed). The suppression list, the feedback decisions and the outbound log all key on it.
+//! - [`EmailAddress`] (re-exported from `switchyard-email`, which identity uses too): the one normalised form of
+//!   an address (case, surrounding whitespace and display names removed). The suppression list, the feedback
+//!   decisions and the outbound log all key on it.
 //! - [`suppression`]: the suppression list: look an address up, suppress it.
 //! - [`MIGRATOR`]: every table of the schema.
 //!
@@ -22,13 +23,12 @@
 //!
 //! Deploy the three binaries from one commit: an older binary refuses to start on a schema a newer one migrated.
 
-pub mod address;
 pub mod suppression;
 
 use sqlx::migrate::Migrator;
 
-pub use address::{AddressError, EmailAddress};
 pub use suppression::{Suppression, SuppressionReason};
+pub use switchyard_email::{AddressError, EmailAddress};
 
 /// Every table of the `mail` schema (run after `switchyard_consumer::MIGRATOR`, as `worker::main` does).
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

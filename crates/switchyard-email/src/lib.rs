@@ -1,4 +1,7 @@
-//! Email addresses, parsed once at the edge (events, SES feedback, HTTP) into one normalised form.
+//! Email addresses, parsed once at the edge (sign-up, events, SES feedback, the mail admin API) into one
+//! normalised form. Identity accepts an address only if this parser does, so every registered user's address is
+//! one the mailer can send to and the suppression list can key on (before, identity's own parser let through
+//! addresses such as `a,b@example.com` whose welcome mail then dead-lettered).
 //!
 //! Normalisation: surrounding whitespace trimmed, a display name (`"Jane Doe" <Jane@Example.com>`) dropped, the
 //! whole address lower-cased. Lower-casing the local part is a deliberate choice: SES's own suppression list is
@@ -27,6 +30,9 @@ pub enum AddressError {
     BadCharacter,
 }
 
+/// The longest address (RFC 5321's path limit less the angle brackets).
+pub const MAX_LEN: usize = 254;
+
 /// A normalised email address (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EmailAddress(String);
@@ -51,7 +57,7 @@ impl EmailAddress {
         if bare.is_empty() {
             return Err(AddressError::Empty);
         }
-        if bare.chars().count() > 254 {
+        if bare.chars().count() > MAX_LEN {
             return Err(AddressError::TooLong);
         }
         let (local, domain) = bare.rsplit_once('@').ok_or(AddressError::NoAt)?;
@@ -87,6 +93,12 @@ impl EmailAddress {
 
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+
+    /// Whether the domain has at least two labels (`example.com`, not `localhost`): what a user signs up with.
+    /// Feedback and log addresses are taken as SES reports them, single-label or not.
+    pub fn has_public_domain(&self) -> bool {
+        self.domain().contains('.')
     }
 
     pub fn into_string(self) -> String {
@@ -184,6 +196,53 @@ mod tests {
         );
         let long = format!("a@{}.com", vec!["b".repeat(60); 5].join("."));
         assert_eq!(EmailAddress::parse(&long), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn what_identity_used_to_accept_and_the_mailer_refused_is_refused() {
+        for input in [
+            "a,b@example.com",
+            "a\"b@example.com",
+            "a:b@example.com",
+            "a(b)@example.com",
+        ] {
+            assert!(EmailAddress::parse(input).is_err(), "{input:?}");
+        }
+        assert!(
+            !EmailAddress::parse("jane@localhost")
+                .unwrap()
+                .has_public_domain()
+        );
+        assert!(
+            EmailAddress::parse("jane@example.com")
+                .unwrap()
+                .has_public_domain()
+        );
+    }
+
+    /// Every address built from safe characters parses, and parsing its normal form gives itself.
+    #[test]
+    fn generated_addresses_round_trip() {
+        let locals = ["a", "Jane.Doe", "x+tag", "o'brien", "z_9-1", "ÅSA"];
+        let domains = [
+            "example.com",
+            "Sub.Example.ORG",
+            "xn--bcher-kva.de",
+            "a-b.c-d.io",
+        ];
+        for (i, local) in locals.iter().enumerate() {
+            for domain in domains {
+                let raw = format!(
+                    "{}{local}@{domain}{}",
+                    " ".repeat(i % 3),
+                    "\t".repeat(i % 2)
+                );
+                let parsed = EmailAddress::parse(&raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+                assert_eq!(parsed, EmailAddress::parse(parsed.as_str()).unwrap());
+                assert_eq!(parsed.as_str(), parsed.as_str().to_lowercase());
+                assert!(parsed.as_str().len() <= raw.len());
+            }
+        }
     }
 
     #[test]
