@@ -1,4 +1,5 @@
-//! [`Auth`] (state shared by a service's handlers) and the [`AuthUser`] extractor.
+//! [`Auth`] (state shared by a service's handlers), the [`AuthUser`] extractor (a user's access token) and the
+//! [`ServiceCaller`] extractor (another service's client-credentials token).
 
 use std::{
     sync::{Arc, Mutex},
@@ -9,12 +10,14 @@ use axum::{
     extract::{FromRef, FromRequestParts},
     http::{header, request::Parts},
 };
+use secrecy::SecretString;
 use switchyard_core::config::{self, ConfigError, Var};
 use switchyard_http::ApiError;
 use uuid::Uuid;
 
 use crate::{
-    claims::AccessClaims,
+    claims::{AccessClaims, SCOPE_PERMISSIONS_READ, ServiceClaims},
+    client::{ClientCredentials, ServiceTokens},
     jwks::{KeyCache, KeySource, RemoteJwks},
     permissions::{PermissionCache, PermissionSource, Permissions, RemotePermissions},
     redis::RedisHandle,
@@ -26,6 +29,17 @@ pub const IDENTITY_URL: Var = Var::new(
     "identity's internal base URL (JWKS, permission refills), e.g. http://127.0.0.1:8081",
 )
 .example("http://identity.internal:8080");
+pub const IDENTITY_CLIENT_ID: Var = Var::new(
+    "IDENTITY_CLIENT_ID",
+    "this service's client id at identity (`identity create-client --name <it>`), for its permission look-ups",
+)
+.example("tasks");
+pub const IDENTITY_CLIENT_SECRET: Var = Var::new(
+    "IDENTITY_CLIENT_SECRET",
+    "the client secret `identity create-client` printed for IDENTITY_CLIENT_ID",
+)
+.secret()
+.example("example-client-secret");
 pub const JWT_ISSUER: Var = Var::new(
     "JWT_ISSUER",
     "the iss of access tokens, e.g. https://api.example.com",
@@ -88,20 +102,28 @@ pub struct AuthConfig {
     pub redis_timeout: Duration,
     /// TTL of permission cache entries.
     pub permissions_ttl: Duration,
+    /// This service's client credentials for identity's internal endpoint (`None` inside identity itself).
+    pub client: Option<ClientCredentials>,
 }
 
 impl AuthConfig {
-    /// `IDENTITY_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL` (required); `REDIS_KEY_PREFIX`,
+    /// `IDENTITY_URL`, `IDENTITY_CLIENT_ID`, `IDENTITY_CLIENT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL`
+    /// (required); `REDIS_KEY_PREFIX`,
     /// `JWKS_MIN_REFRESH_SECONDS` (30), `JWKS_MAX_AGE_SECONDS` (300), `JWT_LEEWAY_SECONDS` (5),
     /// `AUTH_FALLBACK_PER_SECOND` (50), `REDIS_TIMEOUT_MS` (250), `PERMISSIONS_TTL_SECONDS` (900).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             identity_url: config::required(&IDENTITY_URL)?,
+            client: Some(ClientCredentials {
+                id: config::required(&IDENTITY_CLIENT_ID)?,
+                secret: SecretString::from(config::required(&IDENTITY_CLIENT_SECRET)?),
+            }),
             ..Self::from_env_for_identity()?
         })
     }
 
-    /// As [`from_env`](Self::from_env) without `IDENTITY_URL` (identity verifies with its own keys).
+    /// As [`from_env`](Self::from_env) without `IDENTITY_URL` and the client credentials (identity verifies with its
+    /// own keys and reads permissions from its own database).
     pub fn from_env_for_identity() -> Result<Self, ConfigError> {
         Ok(Self {
             identity_url: String::new(),
@@ -115,6 +137,7 @@ impl AuthConfig {
             fallback_per_second: config::parsed(&AUTH_FALLBACK_PER_SECOND, 50)?,
             redis_timeout: Duration::from_millis(config::parsed(&REDIS_TIMEOUT_MS, 250)?),
             permissions_ttl: config::seconds(&PERMISSIONS_TTL_SECONDS, Duration::from_secs(900))?,
+            client: None,
         })
     }
 
@@ -138,6 +161,7 @@ impl AuthConfig {
             fallback_per_second: 50,
             redis_timeout: Duration::from_millis(250),
             permissions_ttl: Duration::from_secs(900),
+            client: None,
         }
     }
 
@@ -226,6 +250,10 @@ struct Inner {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
+    #[error(
+        "no client credentials for identity's permission endpoint: set IDENTITY_CLIENT_ID and IDENTITY_CLIENT_SECRET"
+    )]
+    NoClient,
     #[error("REDIS_URL is invalid: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("building the HTTP client failed: {0}")]
@@ -246,9 +274,12 @@ impl Auth {
             url: format!("{base}/.well-known/jwks.json"),
             client: client.clone(),
         };
+        let credentials = config.client.clone().ok_or(AuthSetupError::NoClient)?;
+        let tokens = ServiceTokens::new(&base, credentials, SCOPE_PERMISSIONS_READ, client.clone());
         let source = RemotePermissions {
             base_url: base,
             client,
+            tokens: Arc::new(tokens),
         };
         Self::with_sources(config, Box::new(keys), Arc::new(source))
     }
@@ -274,6 +305,29 @@ impl Auth {
 
     pub fn cache(&self) -> &PermissionCache {
         &self.0.cache
+    }
+
+    /// Fetches the key set now (a service calls this at start, so it verifies tokens from the first request on,
+    /// even while identity is unreachable later). A failure is logged; keys are fetched on demand then.
+    pub async fn warm(&self) {
+        self.0.verifier.keys().refresh(Duration::ZERO).await;
+    }
+
+    /// Verifies the request's bearer token as another service's (client credentials). A user's token, like any
+    /// other refused credentials, is a 401 with `error="invalid_token"`; no credentials, a bare challenge.
+    pub async fn authenticate_service(&self, parts: &Parts) -> Result<ServiceCaller, ApiError> {
+        let claims = match bearer_token(parts) {
+            Ok(token) => self.0.verifier.verify_service(token).await,
+            Err(rejection) => Err(rejection),
+        };
+        match claims {
+            Ok(claims) => Ok(ServiceCaller::from(claims)),
+            Err(Rejection::Missing) => Err(ApiError::MissingCredentials),
+            Err(reason) => {
+                tracing::debug!(%reason, "service token rejected");
+                Err(ApiError::Unauthorized)
+            }
+        }
     }
 
     /// Verifies the request's bearer token and loads current permissions. No credentials at all is a 401 with a
@@ -368,6 +422,46 @@ fn bearer_token(parts: &Parts) -> Result<&str, Rejection> {
         return Err(Rejection::Malformed);
     }
     Ok(token)
+}
+
+/// Another service calling with its own token (client credentials): who it is and the scopes it was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCaller {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
+impl From<ServiceClaims> for ServiceCaller {
+    fn from(claims: ServiceClaims) -> Self {
+        Self {
+            scopes: claims.scopes().map(str::to_owned).collect(),
+            client_id: claims.sub,
+        }
+    }
+}
+
+impl ServiceCaller {
+    /// `Ok` if the token carries `scope`, else 403 (RFC 6750 §3.1 `insufficient_scope`).
+    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|s| s == scope) {
+            Ok(())
+        } else {
+            tracing::debug!(client_id = %self.client_id, scope, "scope missing");
+            Err(ApiError::Forbidden(format!("requires the {scope} scope")))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for ServiceCaller
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Auth::from_ref(state).authenticate_service(parts).await
+    }
 }
 
 impl<S> FromRequestParts<S> for AuthUser

@@ -14,18 +14,27 @@
 //!   (identity's internal endpoint, or identity's own database inside identity) answers and refills Redis. When
 //!   Redis fails, nothing is granted from anything but the source of truth: the request goes to the source under a
 //!   rate limit, or gets 503 with `Retry-After`. The connection ([`redis`]) reconnects by itself.
-//! - [`extract`]: [`Auth`] (the shared state: verifier + permission resolver) and the [`AuthUser`] extractor.
+//! - [`extract`]: [`Auth`] (the shared state: verifier + permission resolver), the [`AuthUser`] extractor (a
+//!   user's access token) and the [`ServiceCaller`] extractor (a service's token, `typ` = `service`, with scopes).
+//!   Neither ever accepts the other's token.
+//! - [`client`]: a service's own token from identity (OAuth 2.0 client credentials), cached, refreshed before it
+//!   expires, fetched once however many requests need it; the remote permission source presents it.
 //!
-//! Environment (see [`AuthConfig::from_env`]): `IDENTITY_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL`,
-//! `REDIS_KEY_PREFIX`.
+//! Environment (see [`AuthConfig::from_env`]): `IDENTITY_URL`, `IDENTITY_CLIENT_ID`, `IDENTITY_CLIENT_SECRET`,
+//! `JWT_ISSUER`, `JWT_AUDIENCE`, `REDIS_URL`, `REDIS_KEY_PREFIX`.
 
 pub mod claims;
+pub mod client;
 pub mod extract;
 pub mod jwks;
 pub mod permissions;
 pub mod redis;
 pub mod verify;
 
-pub use claims::{AccessClaims, MAX_TOKEN_BYTES, TOKEN_TYPE_ACCESS};
-pub use extract::{Auth, AuthConfig, AuthUser};
+pub use claims::{
+    AccessClaims, MAX_TOKEN_BYTES, SCOPE_PERMISSIONS_READ, ServiceClaims, TOKEN_TYPE_ACCESS,
+    TOKEN_TYPE_SERVICE,
+};
+pub use client::ClientCredentials;
+pub use extract::{Auth, AuthConfig, AuthUser, ServiceCaller};
 pub use permissions::{PermissionSource, Permissions};

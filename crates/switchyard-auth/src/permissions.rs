@@ -4,14 +4,14 @@
 //! failed invalidation). Writes are versioned ([`PermissionCache::store`] never replaces a newer version with an
 //! older one), so a refill racing with an admin change cannot resurrect revoked permissions.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use redis::{AsyncCommands, RedisError, Script};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::redis::RedisHandle;
+use crate::{client::ServiceTokens, redis::RedisHandle};
 
 /// A user's permissions at one version (the version increases on every change).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +91,9 @@ impl PermissionCache {
 pub enum SourceError {
     #[error("asking identity for permissions failed: {0}")]
     Remote(#[from] reqwest::Error),
+    /// This service's own token (client credentials) could not be had.
+    #[error("getting a service token from identity failed: {0}")]
+    Token(String),
     #[error("reading permissions failed: {0}")]
     Other(String),
 }
@@ -101,11 +104,14 @@ pub trait PermissionSource: Send + Sync + 'static {
     fn permissions(&self, user: Uuid) -> BoxFuture<'_, Result<Option<Permissions>, SourceError>>;
 }
 
-/// Identity's internal endpoint `GET {IDENTITY_URL}/internal/v1/users/{id}/permissions`.
+/// Identity's internal endpoint `GET {IDENTITY_URL}/internal/v1/users/{id}/permissions`, called with this
+/// service's own token (scope `permissions:read`, see [`crate::client`]). When identity refuses the token (401: a
+/// retired signing key, a rotated client secret) it is dropped and the call repeated once with a new one.
 #[derive(Debug, Clone)]
 pub struct RemotePermissions {
     pub base_url: String,
     pub client: reqwest::Client,
+    pub tokens: Arc<ServiceTokens>,
 }
 
 /// The internal path (identity serves it; it must not be routed publicly).
@@ -121,11 +127,21 @@ impl PermissionSource for RemotePermissions {
                 self.base_url.trim_end_matches('/'),
                 internal_path(user)
             );
-            let response = self.client.get(url).send().await?;
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
-                return Ok(None);
+            for attempt in 0..2 {
+                let token = self.tokens.token().await?;
+                let response = self.client.get(&url).bearer_auth(&token).send().await?;
+                match response.status() {
+                    reqwest::StatusCode::NOT_FOUND => return Ok(None),
+                    reqwest::StatusCode::UNAUTHORIZED if attempt == 0 => {
+                        tracing::warn!("identity refused this service's token; fetching a new one");
+                        self.tokens.invalidate(&token);
+                    }
+                    _ => return Ok(Some(response.error_for_status()?.json().await?)),
+                }
             }
-            Ok(Some(response.error_for_status()?.json().await?))
+            Err(SourceError::Token(
+                "identity refused a freshly fetched service token".into(),
+            ))
         })
     }
 }

@@ -4,9 +4,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use serde::de::DeserializeOwned;
 
 use crate::{
-    claims::{AccessClaims, MAX_TOKEN_BYTES, TOKEN_TYPE_ACCESS},
+    claims::{AccessClaims, MAX_TOKEN_BYTES, ServiceClaims, TOKEN_TYPE_ACCESS, TOKEN_TYPE_SERVICE},
     jwks::KeyCache,
 };
 
@@ -38,6 +39,8 @@ pub enum Rejection {
     Invalid(String),
     #[error("typ is {0:?}, not access")]
     NotAccess(String),
+    #[error("typ is {0:?}, not service")]
+    NotService(String),
 }
 
 pub struct Verifier {
@@ -76,6 +79,7 @@ impl Verifier {
         &self.keys
     }
 
+    /// A user's access token (`typ` = `access`). Verified tokens are remembered (the `verified` cache).
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLong);
@@ -83,6 +87,33 @@ impl Verifier {
         if let Some(claims) = self.cached(token) {
             return Ok(claims);
         }
+        let (kid, claims) = self.decode_verified::<AccessClaims>(token).await?;
+        if claims.typ != TOKEN_TYPE_ACCESS {
+            return Err(Rejection::NotAccess(claims.typ));
+        }
+        self.remember(token, kid, &claims);
+        Ok(claims)
+    }
+
+    /// A service's access token (`typ` = `service`, client credentials). Never a user's token: a user token lacks
+    /// `scope` and carries `typ` = `access`, so it is refused here, as a service token is refused by
+    /// [`Verifier::verify`]. Not cached: services present their token only on cache misses.
+    pub async fn verify_service(&self, token: &str) -> Result<ServiceClaims, Rejection> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Rejection::TooLong);
+        }
+        let (_, claims) = self.decode_verified::<ServiceClaims>(token).await?;
+        if claims.typ != TOKEN_TYPE_SERVICE {
+            return Err(Rejection::NotService(claims.typ));
+        }
+        Ok(claims)
+    }
+
+    /// Signature (EdDSA only, by a known `kid`) and the static claims; returns the `kid` and the claims.
+    async fn decode_verified<C: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<(String, C), Rejection> {
         if token.split('.').count() != 3 {
             return Err(Rejection::Segments);
         }
@@ -97,13 +128,9 @@ impl Verifier {
             .get(&kid)
             .await
             .ok_or_else(|| Rejection::UnknownKid(kid.chars().take(64).collect()))?;
-        let data = decode::<AccessClaims>(token, &key, &self.validation)
+        let data = decode::<C>(token, &key, &self.validation)
             .map_err(|e| Rejection::Invalid(e.to_string()))?;
-        if data.claims.typ != TOKEN_TYPE_ACCESS {
-            return Err(Rejection::NotAccess(data.claims.typ));
-        }
-        self.remember(token, kid, &data.claims);
-        Ok(data.claims)
+        Ok((kid, data.claims))
     }
 
     fn cached(&self, token: &str) -> Option<AccessClaims> {
@@ -200,5 +227,38 @@ mod tests {
             verifier.verify(&forged).await,
             Err(Rejection::Invalid(_))
         ));
+
+        // A user token is never a service token, and a service token never a user token.
+        assert!(verifier.verify_service(&token).await.is_err());
+        let now = chrono_now();
+        let service = ServiceClaims {
+            iss: "https://identity.test".into(),
+            aud: "switchyard".into(),
+            sub: "tasks".into(),
+            exp: now + 300,
+            nbf: now,
+            iat: now,
+            jti: Uuid::now_v7(),
+            typ: TOKEN_TYPE_SERVICE.into(),
+            scope: "permissions:read".into(),
+        };
+        let service_token =
+            encode(&header, &service, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap();
+        assert_eq!(
+            verifier.verify_service(&service_token).await,
+            Ok(service.clone())
+        );
+        assert!(verifier.verify(&service_token).await.is_err());
+        // A service-shaped token that says it is a user's access token is refused by both.
+        let posing = ServiceClaims {
+            typ: TOKEN_TYPE_ACCESS.into(),
+            ..service
+        };
+        let posing = encode(&header, &posing, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap();
+        assert_eq!(
+            verifier.verify_service(&posing).await,
+            Err(Rejection::NotService("access".into()))
+        );
+        assert!(verifier.verify(&posing).await.is_err());
     }
 }
