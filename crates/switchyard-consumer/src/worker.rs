@@ -124,7 +124,12 @@ where
     H: MessageHandler,
     F: FnOnce(&PgPool, &SdkConfig) -> anyhow::Result<H>,
 {
-    let cli = <Cli as clap::Parser>::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command()
+        .name(spec.name)
+        .about(format!("Switchyard worker {}", spec.name))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     telemetry::init(spec.name);
     if cli.command == Some(WorkerCommand::Healthcheck) {
         return match config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR) {
