@@ -9,7 +9,7 @@ FROM rust:${RUST_VERSION}-slim-bookworm AS build
 ARG BIN
 RUN test -n "$BIN" || { echo "build with --build-arg BIN=<binary>" >&2; exit 1; }
 WORKDIR /src
-# make: jemalloc (crates/alloc, every binary's allocator) is built from its C sources.
+# make: jemalloc (crates/switchyard-alloc, every binary's allocator) is built from its C sources.
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 # No database at build time: sqlx checks queries from committed metadata only (if any).
 ENV SQLX_OFFLINE=true CARGO_TERM_COLOR=never

@@ -71,9 +71,19 @@ start() { # name env...
 
 say "fuzz $id: starting identity, tasks and mail (logs: ${LOGS#"$ROOT"/})"
 keys="$("$BIN/identity" gen-key)"
-start identity TOPIC_ARN="$(topic identity-events)" JWT_SIGNING_KEYS="$keys"
-start tasks TOPIC_ARN="$(topic task-events)" IDENTITY_URL="http://127.0.0.1:${PORT[identity]}"
-start mail IDENTITY_URL="http://127.0.0.1:${PORT[identity]}"
+# The service accounts tasks and mail read permissions with (identity's internal endpoint, on a Redis miss).
+clients="$LOGS/clients"
+mkdir -p "$clients"
+for client in tasks mail; do
+  "$BIN/identity" create-client --name "$client" --scopes permissions:read --out "$clients" >/dev/null
+done
+start identity TOPIC_ARN="$(topic identity-events)" JWT_SIGNING_KEYS="$keys" \
+  SERVICE_CLIENTS_FILE="$clients/service-clients.json"
+start tasks TOPIC_ARN="$(topic task-events)" IDENTITY_URL="http://127.0.0.1:${PORT[identity]}" \
+  QUEUE_URL="$(json_get resources queue_urls tasks <<<"$provision")" WAIT_TIME_SECONDS=1 \
+  IDENTITY_CLIENT_ID=tasks IDENTITY_CLIENT_SECRET_FILE="$clients/tasks.secret"
+start mail IDENTITY_URL="http://127.0.0.1:${PORT[identity]}" \
+  IDENTITY_CLIENT_ID=mail IDENTITY_CLIENT_SECRET_FILE="$clients/mail.secret"
 
 identity_url="http://127.0.0.1:${PORT[identity]}"
 request() { # method path token body -> body on stdout; fails on a non-2xx
@@ -91,6 +101,14 @@ user_id="$(request POST /v1/users "" \
 request PUT "/v1/users/$user_id/permissions" "$admin" \
   '{"permissions":["tasks:read","tasks:write","mail:admin"]}' >/dev/null
 user="$(login "user-$id@example.com" "$password")"
+# tasks learns the user from identity's user.registered (its users projection): wait for it, so task creation is
+# exercised rather than answered 503 (the account is not known yet).
+for _ in $(seq 1 150); do
+  known="$(psql "$DATABASE_URL" -tAc "SELECT 1 FROM t_${id}_tasks.users WHERE id = '$user_id'" 2>/dev/null || true)"
+  [ "$known" = 1 ] && break
+  sleep 0.2
+done
+[ "$known" = 1 ] || die "tasks did not learn the fuzz user from user.registered within 30 s (log: $LOGS/tasks.log)"
 
 declare -A TOKEN=([identity]="$admin" [tasks]="$user" [mail]="$user")
 say "schemathesis: seed $SEED, at most $MAX_EXAMPLES examples per operation, ${TIME_LIMIT} s per service (FUZZ_SEED=$SEED reproduces)"

@@ -162,13 +162,22 @@ up() {
   if [ ! -s "$LOCAL/jwt-signing-keys.json" ]; then
     (umask 077; "$BIN/identity" gen-key >"$LOCAL/jwt-signing-keys.json")
   fi
+  # Service accounts of tasks and mail at identity (their permission look-ups), made once: the secrets for the
+  # clients, the registry (argon2id hashes) for identity.
+  mkdir -p "$LOCAL/clients"
+  for client in tasks mail; do
+    "$BIN/identity" create-client --name "$client" --scopes permissions:read --out "$LOCAL/clients"
+  done
   local jwt=(JWT_ISSUER=http://127.0.0.1:8081 JWT_AUDIENCE=switchyard-local IDENTITY_URL=http://127.0.0.1:8081
     CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:5173}")
   start_bin identity 8081 HTTP_ADDR=127.0.0.1:8081 DATABASE_SCHEMA=identity \
-    TOPIC_ARN="$(resource topic_arns identity-events)" JWT_SIGNING_KEYS="$(cat "$LOCAL/jwt-signing-keys.json")" "${jwt[@]}"
+    TOPIC_ARN="$(resource topic_arns identity-events)" JWT_SIGNING_KEYS="$(cat "$LOCAL/jwt-signing-keys.json")" \
+    SERVICE_CLIENTS_FILE="$LOCAL/clients/service-clients.json" "${jwt[@]}"
   start_bin tasks 8082 HTTP_ADDR=127.0.0.1:8082 DATABASE_SCHEMA=tasks \
-    TOPIC_ARN="$(resource topic_arns task-events)" "${jwt[@]}"
-  start_bin mail 8083 HTTP_ADDR=127.0.0.1:8083 DATABASE_SCHEMA=mail "${jwt[@]}"
+    TOPIC_ARN="$(resource topic_arns task-events)" QUEUE_URL="$(resource queue_urls tasks)" \
+    IDENTITY_CLIENT_ID=tasks IDENTITY_CLIENT_SECRET_FILE="$LOCAL/clients/tasks.secret" "${jwt[@]}"
+  start_bin mail 8083 HTTP_ADDR=127.0.0.1:8083 DATABASE_SCHEMA=mail \
+    IDENTITY_CLIENT_ID=mail IDENTITY_CLIENT_SECRET_FILE="$LOCAL/clients/mail.secret" "${jwt[@]}"
   start_bin event-archive 9103 HEALTH_ADDR=127.0.0.1:9103 DATABASE_SCHEMA=event_archive \
     QUEUE_URL="$(resource queue_urls event-archive)"
   start_bin ses-suppressor 9102 HEALTH_ADDR=127.0.0.1:9102 DATABASE_SCHEMA=mail \

@@ -44,7 +44,8 @@ resource "aws_service_discovery_service" "identity" {
 
 locals {
   service_port = 8080
-  # Services that call identity over service discovery (IDENTITY_URL).
+  # Services that call identity over service discovery (IDENTITY_URL), each with a service account of its own
+  # (client id = the binary's name, secret in aws_secretsmanager_secret.identity_client_secret).
   identity_clients = toset([for bin in keys(local.services) : bin if bin != local.identity_provider])
 }
 
@@ -149,6 +150,9 @@ locals {
       jwt_issuer                  = local.jwt_issuer
       jwt_audience                = var.jwt_audience
       jwt_signing_keys_secret_arn = aws_secretsmanager_secret.jwt_signing_keys.arn
+      service_clients_secret_arn  = aws_secretsmanager_secret.service_clients.arn
+      identity_client_id          = bin
+      identity_client_secret_arn  = contains(local.identity_clients, bin) ? aws_secretsmanager_secret.identity_client_secret[bin].arn : ""
       identity_url                = "http://${local.identity_provider}.${aws_service_discovery_private_dns_namespace.this.name}:${local.service_port}"
       topic_arn                   = length(local.topics_published_by[bin]) > 0 ? module.messaging.topic_arns[local.topics_published_by[bin][0]] : ""
       queue_url                   = length(local.queues_consumed_by[bin]) > 0 ? module.messaging.queue_urls[local.queues_consumed_by[bin][0]] : ""

@@ -28,6 +28,16 @@ output "jwt_signing_keys_secret_arn" {
   value       = aws_secretsmanager_secret.jwt_signing_keys.arn
 }
 
+output "service_clients_secret_arn" {
+  description = "Put identity's SERVICE_CLIENTS here after the first apply (README step 5)."
+  value       = aws_secretsmanager_secret.service_clients.arn
+}
+
+output "identity_client_secret_arns" {
+  description = "Service => the secret to put its IDENTITY_CLIENT_SECRET in (README step 5)."
+  value       = { for bin, s in aws_secretsmanager_secret.identity_client_secret : bin => s.arn }
+}
+
 output "db_master_secret_arn" {
   description = "RDS-managed master credentials (admin use only)."
   value       = module.data.db_master_secret_arn

@@ -278,16 +278,22 @@ async fn user_load(
 ) -> anyhow::Result<usize> {
     let mut requests = 0;
     for i in 0..n {
-        let task = json_ok(
-            client
+        // Right after sign-up tasks may not know the user yet (its user.registered is on the way): 503, retry.
+        let mut attempts = 0;
+        let created = loop {
+            let r = client
                 .post(format!("{tasks}/v1/tasks"))
                 .bearer_auth(&token)
                 .json(&json!({"name": format!("footprint task {i}")}))
                 .send()
-                .await?,
-            "create task",
-        )
-        .await?;
+                .await?;
+            attempts += 1;
+            if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || attempts >= 60 {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let task = json_ok(created, "create task").await?;
         let id = task["id"].as_str().context("task id")?;
         let version = task["version"].as_i64().context("task version")?;
         json_ok(
@@ -342,6 +348,29 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
         .context("identity gen-key")?;
     anyhow::ensure!(keys.status.success(), "identity gen-key failed");
     let keys = String::from_utf8(keys.stdout)?.trim().to_owned();
+
+    // The service accounts tasks and mail read permissions with, made like `make up` makes them.
+    let clients = std::env::temp_dir().join(format!("switchyard-footprint-{}", unique()));
+    std::fs::create_dir_all(&clients)?;
+    for name in ["tasks", "mail"] {
+        let made = Command::new(opts.bin_dir.join("identity"))
+            .args([
+                "create-client",
+                "--name",
+                name,
+                "--scopes",
+                "permissions:read",
+                "--out",
+            ])
+            .arg(&clients)
+            .output()
+            .await
+            .context("identity create-client")?;
+        anyhow::ensure!(made.status.success(), "identity create-client failed");
+    }
+    let registry = clients.join("service-clients.json").display().to_string();
+    let secret_of = |name: &str| clients.join(format!("{name}.secret")).display().to_string();
+    let (tasks_secret, mail_secret) = (secret_of("tasks"), secret_of("mail"));
 
     let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
     let [
@@ -399,6 +428,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
                 ("DATABASE_SCHEMA", &identity_schema),
                 ("TOPIC_ARN", world.topic("identity-events")),
                 ("JWT_SIGNING_KEYS", &keys),
+                ("SERVICE_CLIENTS_FILE", &registry),
             ],
             true,
         ),
@@ -432,6 +462,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
                 ("HTTP_ADDR", &a_tasks),
                 ("DATABASE_SCHEMA", &tasks_schema),
                 ("TOPIC_ARN", world.topic("task-events")),
+                ("QUEUE_URL", world.queue("tasks")),
+                ("IDENTITY_CLIENT_ID", "tasks"),
+                ("IDENTITY_CLIENT_SECRET_FILE", &tasks_secret),
             ],
             true,
         ),
@@ -441,7 +474,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
         opts,
         "mail",
         &with(
-            &[("HTTP_ADDR", &a_mail), ("DATABASE_SCHEMA", &mail_schema)],
+            &[
+                ("HTTP_ADDR", &a_mail),
+                ("DATABASE_SCHEMA", &mail_schema),
+                ("IDENTITY_CLIENT_ID", "mail"),
+                ("IDENTITY_CLIENT_SECRET_FILE", &mail_secret),
+            ],
             true,
         ),
         mail_port,

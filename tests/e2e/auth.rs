@@ -482,6 +482,188 @@ async fn auth_redis_stopped_mid_test_never_grants_stale_permissions_and_recovers
     world.finish().await;
 }
 
+/// Service to service (OAuth 2.0 client credentials): identity issues a service token to a registered client; only
+/// such a token with `permissions:read` reads a user's permissions on the internal endpoint. No token, a user's
+/// token or a token without the scope are refused (401/401/403), a service token is never a user's token anywhere
+/// else, and another service's remote permission source uses its own token on a cache miss.
+#[tokio::test]
+async fn auth_only_a_service_token_with_permissions_read_reads_permissions() {
+    use secrecy::ExposeSecret;
+    let world = World::new().await;
+    let id = TestIdentity::spawn(&world).await;
+    let (admin_id, admin) = id.admin().await;
+    let (user, tokens) = id.user().await;
+    assert!(
+        id.set_permissions(&admin, user, &["tasks:write"])
+            .await
+            .status()
+            .is_success()
+    );
+    let internal = id.at(&format!("/internal/v1/users/{user}/permissions"));
+
+    let service = id.service_token(&id.client).await;
+    let r = id
+        .http
+        .get(&internal)
+        .bearer_auth(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let perms: Value = r.json().await.unwrap();
+    assert_eq!(perms["permissions"], json!(["tasks:write"]));
+    assert_eq!(perms["version"], 2);
+    let missing = id.at(&format!(
+        "/internal/v1/users/{}/permissions",
+        Uuid::now_v7()
+    ));
+    let r = id
+        .http
+        .get(&missing)
+        .bearer_auth(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "an unknown user");
+
+    assert_401_with(id.http.get(&internal), BARE_CHALLENGE, "no token").await;
+    for (case, token) in [
+        ("a user's token", tokens.access.clone()),
+        ("an administrator's token", admin.access.clone()),
+        ("a refresh token", tokens.refresh.clone()),
+    ] {
+        assert_401(&id.http, &internal, Some(&token), case).await;
+    }
+    let unscoped = id.service_token(&id.unscoped_client).await;
+    let r = id
+        .http
+        .get(&internal)
+        .bearer_auth(&unscoped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a service token without permissions:read");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
+    // A service token is not a user's token: refused by identity's and another service's user endpoints.
+    let (other, stop) = protected_service(&id.auth_config()).await;
+    for url in [id.at("/v1/users/me"), format!("{other}/v1/whoami")] {
+        assert_401(&id.http, &url, Some(&service), "service token as a user's").await;
+    }
+    // A service token signed by identity but for a client it does not know is impossible; one by an unknown key
+    // is the usual 401 (covered above); so is one whose typ says service but that lacks scope.
+    let (kid, key) = signing_key(&id);
+    let now = chrono::Utc::now().timestamp();
+    let no_scope = sign(
+        &kid,
+        &key,
+        &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "tests", "exp": now + 60, "nbf": now - 1,
+                "iat": now, "jti": Uuid::now_v7(), "typ": "service"}),
+    );
+    assert_401(
+        &id.http,
+        &internal,
+        Some(&no_scope),
+        "service token without scope",
+    )
+    .await;
+
+    // The other service's permission source asks identity with its own service token on a cache miss.
+    let mut redis = redis::Client::open(id.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{}perms:{user}", id.prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let r = id
+        .http
+        .get(format!("{other}/v1/tasks"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "permissions from identity's internal endpoint"
+    );
+    stop.cancel();
+
+    // The token endpoint's errors are RFC 6749 §5.2 JSON.
+    let secret = id.client.secret.expose_secret().to_owned();
+    let oauth = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let challenge = r
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let body: Value = r.json().await.unwrap();
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+            challenge,
+        )
+    };
+    let (status, error, challenge) = oauth(
+        id.token_request(
+            "tests",
+            "wrong-secret-wrong-secret",
+            "grant_type=client_credentials",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert_eq!(challenge.as_deref(), Some(r#"Basic realm="switchyard""#));
+    for (form, expected) in [
+        ("grant_type=password", "unsupported_grant_type"),
+        ("scope=permissions:read", "invalid_request"),
+        (
+            "grant_type=client_credentials&scope=users:admin",
+            "invalid_scope",
+        ),
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            "invalid_request",
+        ),
+    ] {
+        let (status, error, _) = oauth(id.token_request("tests", &secret, form).await).await;
+        assert_eq!((status, error.as_str()), (400, expected), "{form}");
+    }
+    let json_body = id
+        .http
+        .post(id.at("/v1/oauth/token"))
+        .basic_auth("tests", Some(&secret))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oauth(json_body).await.1, "invalid_request");
+    // Client authentication in the body works too, and the granted scope is the client's.
+    let r = id
+        .http
+        .post(id.at("/v1/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&scope=permissions%3Aread&client_id=tests&client_secret={secret}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "permissions:read");
+    assert_eq!(body["expires_in"], 300);
+    let _ = admin_id;
+    world.finish().await;
+}
+
 /// `GET /v1/users/me` as `tokens`: its permission list.
 async fn my_permissions(id: &TestIdentity, tokens: &switchyard_tests::identity::Tokens) -> Value {
     let me = id

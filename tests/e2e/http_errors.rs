@@ -62,7 +62,7 @@ async fn spawn_mail(world: &World, identity: &TestIdentity) -> (String, Cancella
         auth: identity.auth_config(),
         ses_account_sync: false,
     };
-    let app = mail::Application::build_with(settings, None).await.unwrap();
+    let app = mail::app::build_with(settings, None).await.unwrap();
     let url = format!("http://{}", app.local_addr().unwrap());
     let stop = CancellationToken::new();
     tokio::spawn(app.run(stop.clone()));

@@ -11,11 +11,12 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use mail::ses::{AccountSuppressionList, AccountSync, SesAccountSuppression, SyncError};
+use mail::http::AccountSync;
 use mailer::{
     compose::Email,
     outbound::{self, Claim, Recorded},
 };
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use ses_suppressor::{Settings as SuppressorSettings, Suppressor};
 use sqlx::PgPool;
@@ -23,6 +24,7 @@ use switchyard_consumer::{MessageHandler, Outcome};
 use switchyard_core::db::DbSettings;
 use switchyard_http::HttpSettings;
 use switchyard_mail::EmailAddress;
+use switchyard_ses::{AccountSuppressionList, SesAccountSuppression, SyncError};
 use switchyard_tests::{
     World, database_url, endpoint, eventually,
     identity::{TestIdentity, Tokens, redis_url},
@@ -54,7 +56,7 @@ impl MailApi {
             auth: identity.auth_config(),
             ses_account_sync: false,
         };
-        let app = mail::Application::build_with(settings, account)
+        let app = mail::app::build_with(settings, account)
             .await
             .expect("mail builds");
         let addr = app.local_addr().unwrap();
@@ -787,10 +789,19 @@ struct RecordingList {
 }
 
 impl AccountSuppressionList for RecordingList {
+    fn put<'a>(
+        &'a self,
+        _: &'a EmailAddress,
+        _: switchyard_mail::SuppressionReason,
+    ) -> BoxFuture<'a, Result<(), SyncError>> {
+        Box::pin(async { panic!("the mail service never adds to the account list") })
+    }
+
     fn remove<'a>(&'a self, address: &'a EmailAddress) -> BoxFuture<'a, Result<(), SyncError>> {
         Box::pin(async move {
             if *self.fail.lock().unwrap() {
                 return Err(SyncError {
+                    operation: "DeleteSuppressedDestination",
                     address: address.to_string(),
                     message: "throttled".into(),
                 });
@@ -914,6 +925,11 @@ async fn mail_api_binary_serves_from_env_with_the_ses_sync_off_by_default() {
         ("REDIS_URL", redis_url()),
         ("REDIS_KEY_PREFIX", identity.prefix.clone()),
         ("IDENTITY_URL", identity.url.clone()),
+        ("IDENTITY_CLIENT_ID", identity.client.id.clone()),
+        (
+            "IDENTITY_CLIENT_SECRET",
+            identity.client.secret.expose_secret().to_owned(),
+        ),
         ("JWT_ISSUER", switchyard_tests::identity::ISSUER.to_owned()),
         (
             "JWT_AUDIENCE",

@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use ses_suppressor::{
     AccountSuppressionList, SesAccountSuppression, Settings, Suppressor, SyncError,
@@ -540,22 +541,29 @@ struct FakeAccountList {
 }
 
 impl AccountSuppressionList for FakeAccountList {
-    async fn put(
-        &self,
-        address: &EmailAddress,
+    fn put<'a>(
+        &'a self,
+        address: &'a EmailAddress,
         reason: SuppressionReason,
-    ) -> Result<(), SyncError> {
-        if self.fail {
-            return Err(SyncError {
-                address: address.to_string(),
-                message: "TooManyRequestsException".into(),
-            });
-        }
-        self.calls
-            .lock()
-            .unwrap()
-            .push((address.to_string(), reason));
-        Ok(())
+    ) -> BoxFuture<'a, Result<(), SyncError>> {
+        Box::pin(async move {
+            if self.fail {
+                return Err(SyncError {
+                    operation: "PutSuppressedDestination",
+                    address: address.to_string(),
+                    message: "TooManyRequestsException".into(),
+                });
+            }
+            self.calls
+                .lock()
+                .unwrap()
+                .push((address.to_string(), reason));
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, _: &'a EmailAddress) -> BoxFuture<'a, Result<(), SyncError>> {
+        Box::pin(async { panic!("the suppressor never removes from the account list") })
     }
 }
 

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 const TASK_PERMS: &[&str] = &["tasks:read", "tasks:write"];
 
-/// A user holding `tasks:read` + `tasks:write`.
-async fn task_user(identity: &TestIdentity, admin: &Tokens) -> (Uuid, Tokens) {
+/// A user holding `tasks:read` + `tasks:write`, known to the tasks service (its `user.registered` projected).
+async fn task_user(identity: &TestIdentity, tasks: &TestTasks, admin: &Tokens) -> (Uuid, Tokens) {
     let (id, tokens) = identity.user().await;
     assert!(
         identity
@@ -28,6 +28,7 @@ async fn task_user(identity: &TestIdentity, admin: &Tokens) -> (Uuid, Tokens) {
             .status()
             .is_success()
     );
+    tasks.wait_for_user(id).await;
     (id, tokens)
 }
 
@@ -49,6 +50,45 @@ fn archive_consumer(
     (stop.clone(), tokio::spawn(consumer.run(stop)))
 }
 
+/// This world's event archive (its own schema).
+async fn archive_database(world: &World) -> sqlx::PgPool {
+    world
+        .database(
+            "event-archive",
+            &[&switchyard_consumer::MIGRATOR, &event_archive::MIGRATOR],
+        )
+        .await
+}
+
+/// What `yard replay --queue <queue> --since <since>` sends: the types the queue subscribes to.
+fn replay_filter(
+    world: &World,
+    queue: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> yard::events::Filter {
+    yard::events::Filter {
+        types: yard::events::types_of_queue(&world.topology, queue).unwrap(),
+        since: Some(since),
+        subject: None,
+    }
+}
+
+/// Sends `events` to the archive's queue and runs the archive until all of them are stored.
+async fn archive_all(world: &World, archive: &sqlx::PgPool, events: &[CloudEvent]) {
+    switchyard_tests::send_events(world, world.queue("event-archive"), events).await;
+    let (stop_archive, archiving) = archive_consumer(world, archive);
+    eventually("the events archived", Duration::from_secs(30), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM archived_events")
+            .fetch_one(archive)
+            .await
+            .unwrap();
+        (n == events.len() as i64).then_some(())
+    })
+    .await;
+    stop_archive.cancel();
+    archiving.await.unwrap();
+}
+
 async fn archived_types(pool: &sqlx::PgPool, subject: &str) -> BTreeSet<String> {
     sqlx::query_scalar("SELECT event_type FROM archived_events WHERE subject = $1")
         .bind(subject)
@@ -65,16 +105,14 @@ async fn a_completed_task_reaches_the_mailer_and_the_archive_and_created_reaches
     let world = World::new().await;
     let identity = TestIdentity::spawn(&world).await;
     let tasks = TestTasks::spawn(&world, &identity).await;
-    let archive = world
-        .database(
-            "event-archive",
-            &[&switchyard_consumer::MIGRATOR, &event_archive::MIGRATOR],
-        )
-        .await;
+    let archive = archive_database(&world).await;
     let (stop_archive, archiving) = archive_consumer(&world, &archive);
 
     let (_, admin) = identity.admin().await;
-    let (_, user) = task_user(&identity, &admin).await;
+    let (_, user) = task_user(&identity, &tasks, &admin).await;
+    // Everything below works without identity: the owner's email comes from the projection.
+    let mut identity = identity;
+    identity.stop().await;
     let created = tasks
         .post("/v1/tasks", &user.access)
         .json(&json!({"name": "  write the report "}))
@@ -158,8 +196,12 @@ async fn http_semantics_etags_ownership_validation_idempotency_and_paging() {
     let identity = TestIdentity::spawn(&world).await;
     let tasks = TestTasks::spawn(&world, &identity).await;
     let (_, admin) = identity.admin().await;
-    let (_, alice) = task_user(&identity, &admin).await;
-    let (_, bob) = task_user(&identity, &admin).await;
+    let (_, alice) = task_user(&identity, &tasks, &admin).await;
+    let (_, bob) = task_user(&identity, &tasks, &admin).await;
+    let (_, nobody) = identity.user().await;
+    // Identity is not needed once the users are registered: it is stopped for the rest of the test.
+    let mut identity = identity;
+    identity.stop().await;
 
     let t: Value = tasks
         .post("/v1/tasks", &alice.access)
@@ -274,7 +316,6 @@ async fn http_semantics_etags_ownership_validation_idempotency_and_paging() {
         .await
         .unwrap();
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
-    let (_, nobody) = identity.user().await;
     assert_eq!(
         tasks
             .get("/v1/tasks", &nobody.access)
@@ -387,7 +428,7 @@ async fn revoking_a_permission_takes_effect_on_the_very_next_request_to_another_
     let identity = TestIdentity::spawn(&world).await;
     let tasks = TestTasks::spawn(&world, &identity).await;
     let (_, admin) = identity.admin().await;
-    let (id, user) = task_user(&identity, &admin).await;
+    let (id, user) = task_user(&identity, &tasks, &admin).await;
     assert_eq!(
         tasks
             .get("/v1/tasks", &user.access)
@@ -436,12 +477,7 @@ async fn revoking_a_permission_takes_effect_on_the_very_next_request_to_another_
 async fn a_consumer_that_missed_events_catches_up_through_replay_and_a_second_replay_changes_nothing()
  {
     let world = World::new().await;
-    let archive = world
-        .database(
-            "event-archive",
-            &[&switchyard_consumer::MIGRATOR, &event_archive::MIGRATOR],
-        )
-        .await;
+    let archive = archive_database(&world).await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
 
     // Five completions and five creations reach the archive while the mailer-side consumer is down (its queue is
@@ -468,27 +504,12 @@ async fn a_consumer_that_missed_events_catches_up_through_replay_and_a_second_re
             .unwrap(),
         );
     }
-    switchyard_tests::send_events(&world, world.queue("event-archive"), &events).await;
-    let (stop_archive, archiving) = archive_consumer(&world, &archive);
-    eventually("ten events archived", Duration::from_secs(30), || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM archived_events")
-            .fetch_one(&archive)
-            .await
-            .unwrap();
-        (n == 10).then_some(())
-    })
-    .await;
-    stop_archive.cancel();
-    archiving.await.unwrap();
+    archive_all(&world, &archive, &events).await;
 
     let probe_db = world
         .database("probe", &[&switchyard_consumer::MIGRATOR, &probe::MIGRATOR])
         .await;
-    let filter = yard::events::Filter {
-        types: yard::events::types_of_queue(&world.topology, "mailer").unwrap(),
-        since: Some(since),
-        subject: None,
-    };
+    let filter = replay_filter(&world, "mailer", since);
     let replay =
         || yard::events::replay(&archive, &world.sqs, world.queue("mailer"), &filter, |_| {});
     assert_eq!(
@@ -561,8 +582,10 @@ async fn tasks_an_idempotency_key_reused_with_a_different_body_is_a_422() {
     let identity = TestIdentity::spawn(&world).await;
     let tasks = TestTasks::spawn(&world, &identity).await;
     let (_, admin) = identity.admin().await;
-    let (_, alice) = task_user(&identity, &admin).await;
-    let (_, bob) = task_user(&identity, &admin).await;
+    let (_, alice) = task_user(&identity, &tasks, &admin).await;
+    let (_, bob) = task_user(&identity, &tasks, &admin).await;
+    let mut identity = identity;
+    identity.stop().await;
     let key = format!("k-{}", Uuid::now_v7());
 
     let body = json!({"name": "pay rent"});
@@ -636,7 +659,9 @@ async fn tasks_a_key_whose_task_was_deleted_replays_its_answer_instead_of_a_404(
     let identity = TestIdentity::spawn(&world).await;
     let tasks = TestTasks::spawn(&world, &identity).await;
     let (_, admin) = identity.admin().await;
-    let (_, alice) = task_user(&identity, &admin).await;
+    let (_, alice) = task_user(&identity, &tasks, &admin).await;
+    let mut identity = identity;
+    identity.stop().await;
     let key = format!("k-{}", Uuid::now_v7());
     let body = json!({"name": "short-lived"});
 
@@ -669,5 +694,174 @@ async fn tasks_a_key_whose_task_was_deleted_replays_its_answer_instead_of_a_404(
     // A different request with the key is still refused.
     let r = create_with_key(&tasks, &alice.access, &key, &json!({"name": "other"})).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    world.finish().await;
+}
+
+/// Creating, listing, changing, completing and deleting tasks needs nothing from identity once the user registered:
+/// the owner's email comes from the users projection (fed by `user.registered` through the `tasks` queue), tokens
+/// verify with the JWKS tasks fetched at start, permissions come from Redis. Identity is stopped, and proven to be,
+/// before the first task is created; the completion event still carries the owner's registered address. A user whose
+/// registration the projection has not seen gets a 503 with Retry-After, never a task without an owner address.
+#[tokio::test]
+async fn tasks_work_with_identity_stopped_after_the_user_registered() {
+    let world = World::new().await;
+    let mut identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let (_, admin) = identity.admin().await;
+    let (user_id, user) = task_user(&identity, &tasks, &admin).await;
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&identity.pool)
+        .await
+        .unwrap();
+    let identity_url = identity.url.clone();
+    identity.stop().await;
+    assert!(
+        reqwest::get(format!("{identity_url}/healthz"))
+            .await
+            .is_err(),
+        "identity is down"
+    );
+
+    let created = tasks
+        .post("/v1/tasks", &user.access)
+        .json(&json!({"name": "offline"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let task: Value = created.json().await.unwrap();
+    let path = format!("/v1/tasks/{}", task["id"].as_str().unwrap());
+    let list: Value = tasks
+        .get("/v1/tasks", &user.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let done = tasks
+        .patch(&path, &user.access)
+        .header("if-match", "W/\"1\"")
+        .json(&json!({"done": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK, "a weak If-Match is accepted");
+    assert_eq!(done.headers()["etag"], "\"2\"");
+    let owner_email: String =
+        sqlx::query_scalar("SELECT owner_email FROM tasks WHERE id = $1::uuid")
+            .bind(task["id"].as_str().unwrap())
+            .fetch_one(&tasks.pool)
+            .await
+            .unwrap();
+    assert_eq!(owner_email, email, "the address identity registered");
+    let completed = eventually(
+        "task.completed on the mailer queue",
+        Duration::from_secs(30),
+        || async {
+            world
+                .drain(world.queue("mailer"), 1, Duration::from_secs(1))
+                .await
+                .into_iter()
+                .filter_map(|m| CloudEvent::from_json(m.body().unwrap()).ok())
+                .find(|e| e.event_type.ends_with("task.completed.v1"))
+        },
+    )
+    .await;
+    assert_eq!(completed.data["owner_email"], email);
+    assert_eq!(
+        tasks
+            .delete(&path, &user.access)
+            .header("if-match", "\"2\"")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // A user the projection has not seen (no user.registered reached tasks): 503 with Retry-After, nothing made.
+    let stranger = Uuid::now_v7();
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(&tasks.pool)
+        .await
+        .unwrap();
+    let r = tasks
+        .post("/v1/tasks", &user.access)
+        .json(&json!({"name": "too early"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tasks WHERE owner_id = $1 OR owner_id = $2")
+            .bind(user_id)
+            .bind(stranger)
+            .fetch_one(&tasks.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "nothing was created for an unknown user");
+    world.finish().await;
+}
+
+/// Users registered before the tasks service consumed identity's events are backfilled by `yard replay` from the
+/// archive into the `tasks` queue; a second replay changes nothing (the inbox).
+#[tokio::test]
+async fn tasks_users_registered_before_the_projection_are_backfilled_by_replay() {
+    let world = World::new().await;
+    let archive = archive_database(&world).await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let users: Vec<(Uuid, String)> = (0..3)
+        .map(|n| (Uuid::now_v7(), format!("early{n}@example.com")))
+        .collect();
+    let events: Vec<CloudEvent> = users
+        .iter()
+        .map(|(id, email)| {
+            CloudEvent::new(&switchyard_events::identity::UserRegistered {
+                user_id: *id,
+                email: email.clone(),
+                display_name: "Early".into(),
+            })
+            .unwrap()
+        })
+        .collect();
+    archive_all(&world, &archive, &events).await;
+
+    // The tasks service starts afterwards, with an empty projection.
+    let identity = TestIdentity::spawn(&world).await;
+    let tasks = TestTasks::spawn(&world, &identity).await;
+    let filter = replay_filter(&world, "tasks", since);
+    for round in 0..2 {
+        let sent =
+            yard::events::replay(&archive, &world.sqs, world.queue("tasks"), &filter, |_| {})
+                .await
+                .unwrap();
+        assert_eq!(sent, 3, "round {round}");
+        for (id, _) in &users {
+            tasks.wait_for_user(*id).await;
+        }
+        eventually("the replay consumed", Duration::from_secs(30), || async {
+            (world.depth(world.queue("tasks")).await == 0).then_some(())
+        })
+        .await;
+    }
+    let emails: BTreeSet<String> = sqlx::query_scalar("SELECT email FROM users")
+        .fetch_all(&tasks.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        emails,
+        users
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect::<BTreeSet<_>>()
+    );
     world.finish().await;
 }

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 use axum::{Json, Router, routing::get};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use switchyard_auth::{Auth, AuthConfig, AuthUser};
+use switchyard_auth::{Auth, AuthConfig, AuthUser, ClientCredentials, SCOPE_PERMISSIONS_READ};
 use switchyard_core::db::DbSettings;
 use switchyard_http::{ApiError, HttpSettings};
 use tokio_util::sync::CancellationToken;
@@ -51,6 +51,10 @@ pub struct TestIdentity {
     pub redis_url: String,
     /// The `JWT_SIGNING_KEYS` value (generated for this test, never stored).
     pub keys_json: String,
+    /// A service account with `permissions:read` (what tasks and mail use in AWS), in this identity's registry.
+    pub client: ClientCredentials,
+    /// A service account with another scope only (`tasks:read`): authenticated, but not allowed to read permissions.
+    pub unscoped_client: ClientCredentials,
     pub http: reqwest::Client,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -79,6 +83,22 @@ impl TestIdentity {
         let keys_json = serde_json::to_string(&identity::keys::generate().expect("key generation"))
             .expect("json");
         let prefix = format!("t-{}:", unique());
+        let hasher = tokio::task::spawn_blocking(|| identity::password::Hasher::new(2))
+            .await
+            .expect("hasher")
+            .expect("hasher");
+        let reader =
+            identity::clients::create(&hasher, "tests", &[SCOPE_PERMISSIONS_READ.to_owned()])
+                .await
+                .expect("client");
+        let unscoped = identity::clients::create(&hasher, "unscoped", &["tasks:read".to_owned()])
+            .await
+            .expect("client");
+        let clients = identity::clients::ClientRegistry::from_entries(vec![
+            reader.entry.clone(),
+            unscoped.entry.clone(),
+        ])
+        .expect("registry");
         let mut auth = AuthConfig::new("", ISSUER, AUDIENCE, &options.redis_url, &prefix);
         auth.redis_timeout = Duration::from_millis(200);
         let settings = identity::Settings {
@@ -90,19 +110,21 @@ impl TestIdentity {
             },
             topic_arn: world.topic("identity-events").to_owned(),
             signing_keys: SecretString::from(keys_json.clone()),
+            clients,
             tokens: identity::tokens::TokenSettings {
                 issuer: ISSUER.into(),
                 audience: AUDIENCE.into(),
                 access_ttl: Duration::from_secs(900),
                 refresh_ttl: Duration::from_secs(3600),
                 refresh_reuse_grace: Duration::from_secs(20),
+                service_ttl: Duration::from_secs(300),
             },
             throttle: options.throttle,
             trusted_proxy_hops: options.trusted_proxy_hops,
             hash_concurrency: 2,
             auth,
         };
-        let app = identity::Application::build(settings, world.sns.clone())
+        let app = identity::app::build(settings, &world.aws)
             .await
             .expect("identity builds");
         let addr = app.local_addr().expect("bound");
@@ -115,19 +137,64 @@ impl TestIdentity {
             prefix,
             redis_url: options.redis_url,
             keys_json,
+            client: ClientCredentials {
+                id: reader.entry.client_id,
+                secret: SecretString::from(reader.secret),
+            },
+            unscoped_client: ClientCredentials {
+                id: unscoped.entry.client_id,
+                secret: SecretString::from(unscoped.secret),
+            },
             http: reqwest::Client::new(),
             stop,
             task: Some(task),
         }
     }
 
-    /// Auth settings for another service using this identity (its URL, issuer, audience, Redis and prefix).
+    /// Auth settings for another service using this identity (its URL, issuer, audience, Redis and prefix, and
+    /// the `permissions:read` service account).
     pub fn auth_config(&self) -> AuthConfig {
         let mut config =
             AuthConfig::new(&self.url, ISSUER, AUDIENCE, &self.redis_url, &self.prefix);
         config.redis_timeout = Duration::from_millis(200);
         config.jwks_min_refresh = Duration::from_secs(1);
+        config.client = Some(self.client.clone());
         config
+    }
+
+    /// `POST /v1/oauth/token` with HTTP Basic credentials and a form body.
+    pub async fn token_request(&self, id: &str, secret: &str, form: &str) -> reqwest::Response {
+        self.http
+            .post(self.at("/v1/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await
+            .expect("token request")
+    }
+
+    /// A service token for `client` (client credentials).
+    pub async fn service_token(&self, client: &ClientCredentials) -> String {
+        use secrecy::ExposeSecret;
+        let r = self
+            .token_request(
+                &client.id,
+                client.secret.expose_secret(),
+                "grant_type=client_credentials",
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "token: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let body: Value = r.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub fn at(&self, path: &str) -> String {

@@ -1,15 +1,18 @@
-//! The command line. Without a subcommand (or with `serve`) the service runs.
+//! The command line: the subcommands every service has (`serve`, the default; `healthcheck`; `openapi`; see
+//! `switchyard_http::cli`) and identity's own:
 //!
-//! - `identity healthcheck`: GET `/healthz` on `HTTP_ADDR`; exit 0 when healthy (ECS container health check).
 //! - `identity gen-key [--out FILE]`: prints a new `JWT_SIGNING_KEYS` value (one fresh Ed25519 key), or writes it to
 //!   FILE (mode 0600) unless FILE exists — docker-compose's init step, read back through `JWT_SIGNING_KEYS_FILE`.
 //! - `identity rotate-key < current.json`: prints the key set with a new signing key added (old keys kept).
 //! - `identity create-admin --email a@b.c [--display-name Admin]`: creates a user holding `users:admin`. The
 //!   password comes from `ADMIN_PASSWORD` or the first line of stdin; there is no default. Needs `DATABASE_URL`
 //!   (and `DATABASE_SCHEMA` if not `identity`); the `user.registered` event goes out with the next relay round.
-//! - `identity openapi`: prints the OpenAPI document (for client generation without a running service).
+//! - `identity create-client --name tasks --scopes permissions:read`: a service account (see [`crate::clients`]):
+//!   prints `{"client_id", "client_secret", "entry"}` once — the secret for the client's `IDENTITY_CLIENT_SECRET`,
+//!   the entry for identity's `SERVICE_CLIENTS`. `--out DIR` instead writes `DIR/<name>.secret` (mode 0600) and adds
+//!   the entry to `DIR/service-clients.json`, unless the secret file exists (docker-compose, `make up`).
 
-use std::{io::Read, process::ExitCode};
+use std::{io::Read, path::Path, process::ExitCode};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,12 +21,15 @@ use switchyard_core::{
     db::{self, DbSettings},
     shutdown, telemetry,
 };
+use switchyard_http::cli::{ServiceCommand, ServiceSpec, exit};
 
 use crate::{
-    Application, Settings,
-    domain::{DisplayName, EmailAddress, Password, USERS_ADMIN},
+    Settings,
+    clients::{self, ClientEntry},
+    domain::{DisplayName, Password, USERS_ADMIN, parse_email},
     keys,
     password::Hasher,
+    service,
 };
 
 #[derive(Debug, Parser)]
@@ -35,10 +41,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service (the default).
-    Serve,
-    /// Probe a running instance's /healthz on HTTP_ADDR.
-    Healthcheck,
+    #[command(flatten)]
+    Service(ServiceCommand),
     /// Print a new JWT_SIGNING_KEYS value.
     GenKey {
         /// Write it to this file (mode 0600) instead, unless the file exists (then keep it).
@@ -54,89 +58,96 @@ pub enum Command {
         #[arg(long, default_value = "Administrator")]
         display_name: String,
     },
-    /// Print the OpenAPI document.
-    Openapi,
+    /// Create a service account (OAuth client): prints its secret once and the SERVICE_CLIENTS entry.
+    CreateClient {
+        /// The client id, e.g. the calling service's name (tasks).
+        #[arg(long)]
+        name: String,
+        /// The scopes it may ask for, comma-separated (permissions:read).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Write DIR/<name>.secret and add the entry to DIR/service-clients.json instead (kept if the secret exists).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
+
+/// What the shared subcommands know about identity.
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: "identity",
+    default_addr: crate::config::DEFAULT_HTTP_ADDR,
+    openapi: crate::http::openapi,
+};
+
+/// The registry file `create-client --out DIR` maintains (what `SERVICE_CLIENTS_FILE` points at).
+pub const REGISTRY_FILE: &str = "service-clients.json";
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            telemetry::init("identity");
-            serve().await
-        }
-        Command::Healthcheck => {
-            return switchyard_http::healthcheck(crate::config::DEFAULT_HTTP_ADDR).await;
-        }
-        Command::GenKey { out: None } => print_json(keys::generate()),
-        Command::GenKey { out: Some(path) } => {
-            telemetry::init_cli();
-            write_new_key(&path)
-        }
-        Command::RotateKey => {
-            telemetry::init_cli();
-            rotate_key()
-        }
-        Command::CreateAdmin {
-            email,
-            display_name,
-        } => {
-            telemetry::init_cli();
-            create_admin(&email, &display_name).await
-        }
-        Command::Openapi => {
-            println!(
-                "{}",
-                crate::http::openapi().to_pretty_json().unwrap_or_default()
-            );
-            Ok(())
-        }
+    let command = cli
+        .command
+        .unwrap_or(Command::Service(ServiceCommand::Serve));
+    let Command::Service(common) = command else {
+        telemetry::init_cli();
+        return exit("identity", tool(command).await);
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "identity failed");
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    SPEC.run(common, serve).await
 }
 
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let aws = switchyard_core::aws::load().await?;
     let shutdown = shutdown::on_signal();
-    let app = Application::build(settings, aws_sdk_sns::Client::new(&aws)).await?;
-    app.run(shutdown).await
+    crate::app::build(settings, &aws).await?.run(shutdown).await
 }
 
-fn print_json<T: serde::Serialize, E: std::error::Error + Send + Sync + 'static>(
-    value: Result<T, E>,
-) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(&value?)?);
+async fn tool(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Service(_) => Ok(()),
+        Command::GenKey { out: None } => print_json(&keys::generate()?),
+        Command::GenKey { out: Some(path) } => write_new_key(&path),
+        Command::RotateKey => rotate_key(),
+        Command::CreateAdmin {
+            email,
+            display_name,
+        } => create_admin(&email, &display_name).await,
+        Command::CreateClient { name, scopes, out } => create_client(&name, &scopes, out).await,
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
     Ok(())
 }
 
-/// `gen-key --out`: a key set in a new file only its owner can read; an existing file is kept (restarts keep the
-/// key, so issued tokens stay valid).
-fn write_new_key(path: &std::path::Path) -> anyhow::Result<()> {
+/// A new file only its owner can read, unless it exists (then `false`).
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<bool> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
 
     if path.exists() {
-        eprintln!("{} exists; keeping it", path.display());
-        return Ok(());
+        return Ok(false);
     }
-    let json = serde_json::to_string(&keys::generate()?)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(json.as_bytes())
+    file.write_all(contents)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote a new signing key set to {}", path.display());
+    Ok(true)
+}
+
+/// `gen-key --out`: a key set in a new file only its owner can read; an existing file is kept (restarts keep the
+/// key, so issued tokens stay valid).
+fn write_new_key(path: &Path) -> anyhow::Result<()> {
+    let json = serde_json::to_string(&keys::generate()?)?;
+    if write_private(path, json.as_bytes())? {
+        eprintln!("wrote a new signing key set to {}", path.display());
+    } else {
+        eprintln!("{} exists; keeping it", path.display());
+    }
     Ok(())
 }
 
@@ -147,7 +158,7 @@ fn rotate_key() -> anyhow::Result<()> {
         .context("reading the key set on stdin")?;
     let file: keys::KeyFile =
         serde_json::from_str(&input).context("stdin is not a JWT_SIGNING_KEYS value")?;
-    print_json(keys::rotate(file))
+    print_json(&keys::rotate(file)?)
 }
 
 const ADMIN_PASSWORD: config::Var = config::Var::new(
@@ -157,7 +168,7 @@ const ADMIN_PASSWORD: config::Var = config::Var::new(
 .secret();
 
 async fn create_admin(email: &str, display_name: &str) -> anyhow::Result<()> {
-    let email = EmailAddress::parse(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
+    let email = parse_email(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
     let name =
         DisplayName::parse(display_name).map_err(|m| anyhow::anyhow!("--display-name {m}"))?;
     let raw = match config::optional(&ADMIN_PASSWORD)? {
@@ -185,12 +196,54 @@ async fn create_admin(email: &str, display_name: &str) -> anyhow::Result<()> {
         .hash(&password)
         .await?;
     let user =
-        crate::http::create_user(&pool, &email, &name, &hash, &[USERS_ADMIN.to_owned()], None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "{}",
-        serde_json::json!({ "id": user.id, "email": user.email, "permissions": user.permissions })
+        service::create_user(&pool, &email, &name, &hash, &[USERS_ADMIN.to_owned()], None).await?;
+    print_json(
+        &serde_json::json!({ "id": user.id, "email": user.email, "permissions": user.permissions }),
+    )
+}
+
+async fn create_client(
+    name: &str,
+    scopes: &[String],
+    out: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let secret_file = out.as_ref().map(|dir| dir.join(format!("{name}.secret")));
+    if let Some(file) = &secret_file
+        && file.exists()
+    {
+        eprintln!("{} exists; keeping client {name}", file.display());
+        return Ok(());
+    }
+    let hasher = tokio::task::spawn_blocking(|| Hasher::new(1)).await??;
+    let client = clients::create(&hasher, name, scopes).await?;
+    let (Some(dir), Some(secret_file)) = (out, secret_file) else {
+        return print_json(&serde_json::json!({
+            "client_id": client.entry.client_id,
+            "client_secret": client.secret,
+            "entry": client.entry,
+        }));
+    };
+    // The registry first: a secret file without its entry would never be replaced by a second run.
+    let registry = dir.join(REGISTRY_FILE);
+    let mut entries: Vec<ClientEntry> = match std::fs::read_to_string(&registry) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a SERVICE_CLIENTS list", registry.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", registry.display())),
+    };
+    entries.retain(|e| e.client_id != client.entry.client_id);
+    entries.push(client.entry);
+    let text = serde_json::to_string(&entries)?;
+    let staged = dir.join(format!(".{REGISTRY_FILE}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&staged);
+    write_private(&staged, text.as_bytes())?;
+    std::fs::rename(&staged, &registry)
+        .with_context(|| format!("replacing {}", registry.display()))?;
+    write_private(&secret_file, client.secret.as_bytes())?;
+    eprintln!(
+        "wrote client {name}: its secret to {} and its entry to {}",
+        secret_file.display(),
+        registry.display()
     );
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! | `TOPIC_ARN` | – | the identity-events topic |
 //! | `JWT_SIGNING_KEYS` (or `JWT_SIGNING_KEYS_FILE`) | – | secret; `identity gen-key` prints one |
 //! | `JWT_ISSUER`, `JWT_AUDIENCE` | – | |
+//! | `SERVICE_CLIENTS` (or `SERVICE_CLIENTS_FILE`) | empty | secret; the service accounts (see [`crate::clients`]) |
+//! | `SERVICE_TOKEN_TTL_SECONDS` | 300 | lifetime of a service token (client credentials; at most 3600) |
 //! | `ACCESS_TOKEN_TTL_SECONDS`, `REFRESH_TOKEN_TTL_SECONDS` | 900, 2592000 | |
 //! | `REFRESH_REUSE_GRACE_SECONDS` | 20 | a rotated refresh token presented again this soon gets the same pair (0: never; at most 120) |
 //! | `LOGIN_MAX_FAILURES_PER_ACCOUNT`, `LOGIN_MAX_FAILURES_PER_ADDRESS`, `LOGIN_THROTTLE_WINDOW_SECONDS` | 5, 50, 900 | |
@@ -26,7 +28,7 @@ use switchyard_core::{
 };
 use switchyard_http::HttpSettings;
 
-use crate::{throttle::ThrottleSettings, tokens::TokenSettings};
+use crate::{clients::ClientRegistry, throttle::ThrottleSettings, tokens::TokenSettings};
 
 pub const DEFAULT_HTTP_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
@@ -39,6 +41,20 @@ pub const JWT_SIGNING_KEYS: Var = Var::new(
 )
 .secret()
 .example(r#"{"signing_kid":"k-example","keys":[]}"#);
+pub const SERVICE_CLIENTS: Var = Var::new(
+    "SERVICE_CLIENTS",
+    "the service accounts that may get tokens from POST /v1/oauth/token: a JSON list of {client_id, secret_hash, \
+     scopes}; `identity create-client` prints an entry (empty: no service can ask for permissions)",
+)
+.secret()
+.example(r#"[{"client_id":"tasks","secret_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWZha2VmYWtlZmFrZWZha2VmYWtlZmFrZWZha2U","scopes":["permissions:read"]}]"#);
+pub const SERVICE_TOKEN_TTL_SECONDS: Var = Var::new(
+    "SERVICE_TOKEN_TTL_SECONDS",
+    "lifetime of a service token (client credentials); services replace theirs after 80 % of it; at most 3600",
+)
+.example("300");
+/// The longest accepted `SERVICE_TOKEN_TTL_SECONDS`: a leaked service token reads every user's permissions.
+pub const MAX_SERVICE_TOKEN_TTL: Duration = Duration::from_secs(3600);
 pub const ACCESS_TOKEN_TTL_SECONDS: Var =
     Var::new("ACCESS_TOKEN_TTL_SECONDS", "lifetime of access tokens").example("900");
 pub const REFRESH_TOKEN_TTL_SECONDS: Var =
@@ -85,6 +101,8 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub topic_arn: String,
     pub signing_keys: SecretString,
+    /// The service accounts (`SERVICE_CLIENTS`).
+    pub clients: ClientRegistry,
     pub tokens: TokenSettings,
     pub throttle: ThrottleSettings,
     /// Proxies in front that append to `X-Forwarded-For` (`TRUSTED_PROXY_HOPS`; 0: use the TCP peer).
@@ -107,11 +125,28 @@ impl Settings {
                 ),
             });
         }
+        let service_ttl = config::seconds(&SERVICE_TOKEN_TTL_SECONDS, Duration::from_secs(300))?;
+        if service_ttl > MAX_SERVICE_TOKEN_TTL || service_ttl < Duration::from_secs(10) {
+            return Err(ConfigError::Invalid {
+                name: SERVICE_TOKEN_TTL_SECONDS.name.into(),
+                value: service_ttl.as_secs().to_string(),
+                reason: format!("must be 10-{} seconds", MAX_SERVICE_TOKEN_TTL.as_secs()),
+            });
+        }
+        let clients = match config::optional(&SERVICE_CLIENTS)? {
+            None => ClientRegistry::default(),
+            Some(json) => ClientRegistry::parse(&json).map_err(|e| ConfigError::Invalid {
+                name: SERVICE_CLIENTS.name.into(),
+                value: "<secret>".into(),
+                reason: e.to_string(),
+            })?,
+        };
         Ok(Self {
             http: HttpSettings::from_env(DEFAULT_HTTP_ADDR)?,
             db: DbSettings::from_env("identity")?,
             topic_arn: config::required(&TOPIC_ARN)?,
             signing_keys: SecretString::from(config::required(&JWT_SIGNING_KEYS)?),
+            clients,
             tokens: TokenSettings {
                 issuer: auth.issuer.clone(),
                 audience: auth.audience.clone(),
@@ -121,6 +156,7 @@ impl Settings {
                     Duration::from_secs(30 * 24 * 3600),
                 )?,
                 refresh_reuse_grace,
+                service_ttl,
             },
             throttle: ThrottleSettings {
                 max_per_account: config::parsed(&LOGIN_MAX_FAILURES_PER_ACCOUNT, 5)?,

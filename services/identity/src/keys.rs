@@ -21,10 +21,7 @@ use ring::{
     signature::{Ed25519KeyPair, KeyPair},
 };
 use serde::{Deserialize, Serialize};
-use switchyard_auth::{
-    AccessClaims,
-    jwks::{Jwk, JwkSet},
-};
+use switchyard_auth::jwks::{Jwk, JwkSet};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyFile {
@@ -138,7 +135,8 @@ impl SigningKeys {
         &self.jwks
     }
 
-    pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+    /// Signs `claims` (a user's `AccessClaims` or a service's `ServiceClaims`) with the signing key.
+    pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, KeyError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
@@ -214,6 +212,7 @@ mod tests {
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
             refresh_reuse_grace: Duration::from_secs(20),
+            service_ttl: Duration::from_secs(300),
         };
         let (user, sid) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         let token = crate::tokens::access_token(&keys, &settings, user, sid, 7).unwrap();

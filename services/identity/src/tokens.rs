@@ -8,7 +8,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use switchyard_auth::{AccessClaims, TOKEN_TYPE_ACCESS};
+use switchyard_auth::{AccessClaims, ServiceClaims, TOKEN_TYPE_ACCESS, TOKEN_TYPE_SERVICE};
 use uuid::Uuid;
 
 use crate::keys::{KeyError, SigningKeys};
@@ -23,6 +23,8 @@ pub struct TokenSettings {
     /// How long a rotated refresh token may be presented again and get the same successor pair instead of
     /// counting as reuse (`REFRESH_REUSE_GRACE_SECONDS`; zero: never).
     pub refresh_reuse_grace: Duration,
+    /// Lifetime of a service's token (client credentials; `SERVICE_TOKEN_TTL_SECONDS`).
+    pub service_ttl: Duration,
 }
 
 /// A signed access token for `user` in session `sid` at permissions version `pv`.
@@ -45,6 +47,28 @@ pub fn access_token(
         typ: TOKEN_TYPE_ACCESS.into(),
         pv,
         sid,
+    })
+}
+
+/// A signed service token for `client_id` with `scope` (space-separated), `typ` = `service`: accepted only where a
+/// service is expected (switchyard_auth's `ServiceCaller`), never as a user's token.
+pub fn service_token(
+    keys: &SigningKeys,
+    settings: &TokenSettings,
+    client_id: &str,
+    scope: &str,
+) -> Result<String, KeyError> {
+    let now = chrono::Utc::now().timestamp();
+    keys.sign(&ServiceClaims {
+        iss: settings.issuer.clone(),
+        aud: settings.audience.clone(),
+        sub: client_id.to_owned(),
+        exp: now + settings.service_ttl.as_secs() as i64,
+        nbf: now,
+        iat: now,
+        jti: Uuid::now_v7(),
+        typ: TOKEN_TYPE_SERVICE.into(),
+        scope: scope.to_owned(),
     })
 }
 

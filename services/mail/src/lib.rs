@@ -5,9 +5,11 @@
 //!   the parameter) and the opaque keyset cursors.
 //! - [`store`]: the SQL: suppressions with their history, unsuppression (audited in `suppression_removals`), the
 //!   outbound log, daily bounce/complaint counts.
-//! - [`ses`]: the optional SES account-level suppression list sync (SESv2 `DeleteSuppressedDestination`).
-//! - [`http`]: `/v1/suppressions`, `/v1/suppressions/{email}`, `/v1/messages`, `/v1/mail-stats`, OpenAPI.
-//! - [`app`]: state and [`app::Application`] (binds first, so tests use port 0).
+//! - [`service`]: unsuppressing an address (ours and, with `SES_ACCOUNT_SUPPRESSION_SYNC`, the SES account-level
+//!   list through `switchyard-ses`, the client the ses-suppressor uses too).
+//! - [`http`]: `/v1/suppressions`, `/v1/suppressions/{email}`, `/v1/messages`, `/v1/mail-stats`, OpenAPI,
+//!   [`http::AppState`].
+//! - [`app`]: [`app::build`] (binds first, so tests use port 0).
 //! - [`cli`]: `mail [serve] | healthcheck | openapi`.
 //! - [`config`]: the environment contract.
 
@@ -16,10 +18,9 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod query;
-pub mod ses;
+pub mod service;
 pub mod store;
 
-pub use app::Application;
 pub use config::Settings;
 
 /// What `mail` reads (the deploy contract, `env-contract.json`).

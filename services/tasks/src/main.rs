@@ -1,8 +1,8 @@
-//! `tasks`: runs the service; `tasks healthcheck` probes a running one (ECS health check).
+//! `tasks`: see `tasks::cli` for the subcommands and `tasks::config` for the environment.
 
 use switchyard_alloc as _;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tasks::main().await
+    tasks::cli::main().await
 }

@@ -3,10 +3,10 @@
 use sqlx::PgPool;
 use switchyard_consumer::{Incoming, MessageHandler, Outcome};
 use switchyard_mail::{EmailAddress, suppression};
+use switchyard_ses::{AccountSuppressionList, SesAccountSuppression};
 
 use crate::{
     Settings,
-    account::{AccountSuppressionList, SesAccountSuppression},
     feedback::{Actionable, Feedback},
     intake::{self, Intake},
     store,

@@ -14,7 +14,8 @@
 //!   redelivery a no-op: the feedback key is `mail.messageId` + `/` + `feedbackId`. Bounces and complaints that
 //!   name no recipient, or a recipient that is not an address, are kept in `unattributed_feedback` (and logged as
 //!   warnings) instead of vanishing.
-//! - [`account`]: optional mirror of each new suppression to the SES account-level suppression list.
+//! - the optional mirror of each new suppression to the SES account-level suppression list is `switchyard-ses`
+//!   (the client the mail service removes addresses with).
 //!
 //! Data lives in the shared `mail` schema (see `switchyard_mail` for why one schema, one migration set). The
 //! runtime's `inbox` is not used: feedback is not a CloudEvent, and the decisions table is the idempotency record.
@@ -25,7 +26,6 @@
 //! `PutSuppressedDestination` for each new suppression), `SNS_TOPIC_ALLOWLIST` (comma-separated TopicArns; empty
 //! accepts any). SNS signature verification is not implemented (see [`intake`]).
 
-pub mod account;
 pub mod feedback;
 pub mod handler;
 pub mod intake;
@@ -35,10 +35,10 @@ pub mod store;
 use switchyard_consumer::worker::WorkerSpec;
 use switchyard_core::config::{self, ConfigError, Var};
 
-pub use account::{AccountSuppressionList, SesAccountSuppression, SyncError};
 pub use handler::Suppressor;
 pub use intake::TopicAllowlist;
 pub use policy::Policy;
+pub use switchyard_ses::{AccountSuppressionList, SesAccountSuppression, SyncError};
 
 pub const SPEC: WorkerSpec = WorkerSpec {
     name: "ses-suppressor",
@@ -89,7 +89,7 @@ pub fn build(pool: &sqlx::PgPool, aws: &aws_config::SdkConfig) -> anyhow::Result
     let settings = Settings::from_env()?;
     let account = settings
         .account_suppression
-        .then(|| SesAccountSuppression::new(aws_sdk_sesv2::Client::new(aws)));
+        .then(|| SesAccountSuppression::from_sdk(aws));
     tracing::info!(
         policy = ?settings.policy, account_suppression = settings.account_suppression,
         topic_allowlist = ?settings.topic_allowlist, "suppressor configured"

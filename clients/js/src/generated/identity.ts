@@ -21,6 +21,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Issues a service token (client credentials). */
+        post: operations["token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -152,6 +169,16 @@ export interface components {
             email: string;
             password: string;
         };
+        /** @description An RFC 6749 §5.2 error. */
+        OAuthError: {
+            error: components["schemas"]["OAuthErrorCode"];
+            error_description: string;
+        };
+        /**
+         * @description RFC 6749 §5.2 error codes.
+         * @enum {string}
+         */
+        OAuthErrorCode: "invalid_request" | "invalid_client" | "unsupported_grant_type" | "invalid_scope";
         PermissionsRequest: {
             /**
              * @description The complete new set (replaces the old one), e.g. `["tasks:read", "tasks:write"]`: at most 100 names like
@@ -184,6 +211,20 @@ export interface components {
         RefreshRequest: {
             refresh_token: string;
         };
+        /** @description RFC 6749 §5.1. */
+        ServiceToken: {
+            /** @description EdDSA JWT (`typ` = `service`); send as `Authorization: Bearer <access_token>` to internal endpoints. */
+            access_token: string;
+            /**
+             * Format: int64
+             * @description Seconds until it expires.
+             */
+            expires_in: number;
+            /** @description The granted scopes, space-separated. */
+            scope: string;
+            /** @description Always `Bearer`. */
+            token_type: string;
+        };
         SignupRequest: {
             /**
              * @description 1-100 characters, not only spaces, no control characters.
@@ -201,6 +242,22 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
+        };
+        /** @description The token request (`application/x-www-form-urlencoded`). */
+        TokenRequest: {
+            /** @description With `client_secret`, instead of HTTP Basic. */
+            client_id?: string | null;
+            client_secret?: string | null;
+            /**
+             * @description Must be `client_credentials`.
+             * @example client_credentials
+             */
+            grant_type: string;
+            /**
+             * @description Space-separated scopes; default: every scope of the client.
+             * @example permissions:read
+             */
+            scope?: string | null;
         };
         TokenResponse: {
             /** @description EdDSA JWT; send as `Authorization: Bearer <access_token>`. */
@@ -262,6 +319,58 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Client authentication: HTTP Basic (client_id:client_secret) or client_id + client_secret in the body */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            /** @description A service token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceToken"];
+                };
+            };
+            /** @description invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description invalid_client (RFC 6749 §5.2) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
                 };
             };
             /** @description A dependency is unavailable; retry after `Retry-After` seconds */
@@ -632,7 +741,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Expected permissions version, quoted */
+                /** @description Expected permissions version, quoted (W/ allowed) */
                 "If-Match"?: string | null;
             };
             path: {

@@ -2,7 +2,7 @@
 
 use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
 
-use crate::app::AppState;
+use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/.well-known/jwks.json", get(jwks))

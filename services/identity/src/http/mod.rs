@@ -1,22 +1,29 @@
 //! The HTTP API: one module per resource, each exposing its routes; [`router`] merges them with the common layers.
 //!
-//! Public (route through the ALB): `/v1/*`, `/.well-known/jwks.json`, `/openapi.json`, `/docs`, `/healthz`.
-//! Internal (never route publicly; services reach it inside the VPC): `/internal/*`.
+//! Public (route through the ALB): `/v1/users*`, `/v1/sessions*`, `/.well-known/jwks.json`, `/openapi.json`,
+//! `/docs`, `/healthz`. Service to service (inside the VPC; the ALB routes neither): `POST /v1/oauth/token` (client
+//! credentials) and `/internal/*` (needs a service token).
+//!
+//! [`AppState`] lives here, beside the router that hands it to the handlers; `app` builds it.
 
 mod internal;
 mod keys;
+mod oauth;
 mod sessions;
 mod users;
 
-pub use users::create_user;
-
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     Router,
-    extract::{ConnectInfo, FromRequestParts},
+    extract::{ConnectInfo, FromRef, FromRequestParts},
     http::{HeaderMap, request::Parts},
 };
+use sqlx::PgPool;
+use switchyard_auth::Auth;
 use switchyard_http::{
     ApiError, HttpSettings,
     openapi::{BearerAuth, ProblemResponses},
@@ -24,7 +31,34 @@ use switchyard_http::{
 };
 use utoipa::OpenApi;
 
-use crate::app::AppState;
+use crate::{
+    app::DbPermissions, clients::ClientRegistry, keys::SigningKeys, password::Hasher,
+    profiles::ProfileCache, throttle::LoginThrottle, tokens::TokenSettings,
+};
+
+/// Shared by every handler (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub keys: Arc<SigningKeys>,
+    pub auth: Auth,
+    pub permissions: DbPermissions,
+    pub hasher: Hasher,
+    /// Immutable user fields for `/v1/users/me` (see [`crate::profiles`]).
+    pub profiles: Arc<ProfileCache>,
+    pub throttle: LoginThrottle,
+    pub tokens: Arc<TokenSettings>,
+    /// The service accounts of the token endpoint.
+    pub clients: Arc<ClientRegistry>,
+    /// Proxies in front that append the client address to `X-Forwarded-For` (see [`ClientAddr`]).
+    pub trusted_proxy_hops: usize,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +75,7 @@ use crate::app::AppState;
         sessions::refresh,
         sessions::logout,
         keys::jwks,
+        oauth::token,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -48,6 +83,7 @@ use crate::app::AppState;
         (name = "users", description = "Sign-up, profile, permissions"),
         (name = "sessions", description = "Login, refresh, logout"),
         (name = "keys", description = "Public keys for verifying access tokens"),
+        (name = "oauth", description = "Service tokens (OAuth 2.0 client credentials; errors as RFC 6749 §5.2, not problem+json)"),
     )
 )]
 pub struct ApiDoc;
@@ -62,15 +98,11 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .merge(users::routes())
         .merge(sessions::routes())
         .merge(keys::routes())
+        .merge(oauth::routes())
         .merge(internal::routes())
         .with_state(state)
         .merge(switchyard_http::openapi::routes(openapi()));
     switchyard_http::with_common_layers(api, settings)
-}
-
-/// Logs the error chain (through `ApiError::Internal`) and answers an opaque 500.
-pub(crate) fn internal(error: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::Internal(error.into())
 }
 
 /// The client's address, for throttling: the TCP peer, or, behind `TRUSTED_PROXY_HOPS` proxies, the address the
@@ -100,7 +132,7 @@ impl FromRequestParts<AppState> for ClientAddr {
             }
         }
         peer.map(Self).ok_or_else(|| {
-            internal(anyhow::anyhow!(
+            ApiError::Internal(anyhow::anyhow!(
                 "no peer address (serve without connect info?)"
             ))
         })

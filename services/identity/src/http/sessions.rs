@@ -24,9 +24,8 @@ use switchyard_http::{ApiError, FieldError, Json, problem::Problem};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ClientAddr, internal};
+use super::{AppState, ClientAddr};
 use crate::{
-    app::AppState,
     domain::{EmailAddress, Password},
     store, tokens,
 };
@@ -94,7 +93,7 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     // Malformed input gets the same answer as wrong credentials, except for an obviously missing field.
     let email = EmailAddress::parse(&req.email)
-        .map_err(|m| ApiError::Unprocessable(vec![FieldError::new("email", m)]))?;
+        .map_err(|m| ApiError::Unprocessable(vec![FieldError::new("email", m.to_string())]))?;
     let password = Password::parse(&req.password).ok();
     if let Some(retry_after) = state
         .throttle
@@ -105,15 +104,13 @@ pub async fn login(
         tracing::info!("login throttled");
         return Err(ApiError::TooManyRequests(retry_after));
     }
-    let row = store::login_row(&state.pool, email.as_str())
-        .await
-        .map_err(internal)?;
+    let row = store::login_row(&state.pool, email.as_str()).await?;
     let verified = match &password {
         Some(p) => state
             .hasher
             .verify(p, row.as_ref().map(|(_, hash, _)| hash.clone()))
             .await
-            .map_err(internal)?,
+            .map_err(|e| ApiError::Internal(e.into()))?,
         None => false,
     };
     let (user_id, pv) = match (verified, row) {
@@ -138,7 +135,7 @@ pub async fn login(
         tracing::warn!(%error, "cannot prime the permissions cache");
     }
     let family = Uuid::now_v7();
-    let mut conn = state.pool.acquire().await.map_err(internal)?;
+    let mut conn = state.pool.acquire().await?;
     let response = issue(&state, &mut conn, user_id, family, pv).await?;
     tracing::info!(%user_id, session = %family, "logged in");
     Ok((StatusCode::CREATED, Json(response)).into_response())
@@ -153,12 +150,11 @@ async fn issue(
 ) -> Result<TokenResponse, ApiError> {
     let (refresh_token, hash) = tokens::refresh_token();
     let refresh_ttl = state.tokens.refresh_ttl;
-    let expires = Utc::now() + chrono::Duration::from_std(refresh_ttl).map_err(internal)?;
-    store::insert_refresh(conn, family, user, &hash, expires)
-        .await
-        .map_err(internal)?;
-    let access_token =
-        tokens::access_token(&state.keys, &state.tokens, user, family, pv).map_err(internal)?;
+    let expires = Utc::now()
+        + chrono::Duration::from_std(refresh_ttl).map_err(|e| ApiError::Internal(e.into()))?;
+    store::insert_refresh(conn, family, user, &hash, expires).await?;
+    let access_token = tokens::access_token(&state.keys, &state.tokens, user, family, pv)
+        .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
@@ -190,12 +186,9 @@ pub async fn refresh(
         return Err(ApiError::InvalidCredentials);
     }
     let hash = tokens::hash_refresh(&req.refresh_token);
-    let mut tx = state.pool.begin().await.map_err(internal)?;
+    let mut tx = state.pool.begin().await?;
     // Locked until commit: a concurrent refresh with the same token waits here, then finds it used (and replays).
-    let Some(row) = store::lock_refresh(&mut tx, &hash)
-        .await
-        .map_err(internal)?
-    else {
+    let Some(row) = store::lock_refresh(&mut tx, &hash).await? else {
         tracing::info!("unknown refresh token");
         return Err(ApiError::InvalidCredentials);
     };
@@ -208,16 +201,12 @@ pub async fn refresh(
             tracing::info!(session = %row.family_id, "rotated refresh token presented again within the grace window; same pair");
             return Ok(Json(again));
         }
-        let revoked = store::revoke_family(&mut tx, row.family_id)
-            .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        let revoked = store::revoke_family(&mut tx, row.family_id).await?;
+        tx.commit().await?;
         tracing::warn!(session = %row.family_id, user_id = %row.user_id, revoked, "refresh token reused; session revoked");
         return Err(ApiError::InvalidCredentials);
     }
-    let Some(Permissions { version, .. }) = store::permissions(&state.pool, row.user_id)
-        .await
-        .map_err(internal)?
+    let Some(Permissions { version, .. }) = store::permissions(&state.pool, row.user_id).await?
     else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -229,10 +218,8 @@ pub async fn refresh(
             refresh_token: response.refresh_token.clone(),
         },
     );
-    store::mark_used(&mut tx, row.id, &sealed)
-        .await
-        .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+    store::mark_used(&mut tx, row.id, &sealed).await?;
+    tx.commit().await?;
     tracing::info!(session = %row.family_id, "tokens refreshed");
     Ok(Json(response))
 }
@@ -257,9 +244,7 @@ async fn replay(
     else {
         return Ok(None);
     };
-    let successor = store::lock_refresh(conn, &tokens::hash_refresh(&pair.refresh_token))
-        .await
-        .map_err(internal)?;
+    let successor = store::lock_refresh(conn, &tokens::hash_refresh(&pair.refresh_token)).await?;
     let now = Utc::now();
     let Some(successor) = successor
         .filter(|s| s.family_id == row.family_id && s.revoked_at.is_none() && s.expires_at > now)
@@ -292,10 +277,8 @@ async fn replay(
 )]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id, session = %user.session_id))]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
-    let mut conn = state.pool.acquire().await.map_err(internal)?;
-    store::revoke_family(&mut conn, user.session_id)
-        .await
-        .map_err(internal)?;
+    let mut conn = state.pool.acquire().await?;
+    store::revoke_family(&mut conn, user.session_id).await?;
     tracing::info!("logged out");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,31 +1,26 @@
 //! Users: sign-up, the caller's profile, and (admins) permissions.
 
-use std::{collections::BTreeSet, time::Duration};
-
 use axum::{
     Router,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use switchyard_auth::{AuthUser, Permissions};
-use switchyard_events::{
-    CloudEvent,
-    identity::{UserPermissionsChanged, UserRegistered},
+use switchyard_auth::AuthUser;
+use switchyard_http::{
+    ApiError, FieldError, IfMatch, Json, Path, Trace, precondition::etag, problem::Problem,
 };
-use switchyard_http::{ApiError, FieldError, Json, Path, Trace, problem::Problem};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::internal;
+use super::AppState;
 use crate::{
-    app::AppState,
-    domain::{DisplayName, EmailAddress, Password, Permission, USERS_ADMIN},
+    domain::{DisplayName, EmailAddress, Password, Permission, USERS_ADMIN, parse_email},
     profiles::Profile,
-    store::{self, StoreError},
+    service, store,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -84,8 +79,7 @@ impl From<store::UserRow> for User {
 /// Parses the sign-up fields, collecting every error.
 fn parse_signup(req: &SignupRequest) -> Result<(EmailAddress, Password, DisplayName), ApiError> {
     let mut errors = Vec::new();
-    let email =
-        EmailAddress::parse(&req.email).map_err(|m| errors.push(FieldError::new("email", m)));
+    let email = parse_email(&req.email).map_err(|m| errors.push(FieldError::new("email", m)));
     let password =
         Password::parse(&req.password).map_err(|m| errors.push(FieldError::new("password", m)));
     let name = DisplayName::parse(&req.display_name)
@@ -115,8 +109,12 @@ pub async fn signup(
     Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
     let (email, password, name) = parse_signup(&req)?;
-    let hash = state.hasher.hash(&password).await.map_err(internal)?;
-    let user = create_user(&state.pool, &email, &name, &hash, &[], Some(&trace)).await?;
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = service::create_user(&state.pool, &email, &name, &hash, &[], Some(&trace)).await?;
     tracing::info!(user_id = %user.id, "user registered");
     Ok((
         StatusCode::CREATED,
@@ -124,43 +122,6 @@ pub async fn signup(
         Json(User::from(user)),
     )
         .into_response())
-}
-
-/// Inserts a user and its `user.registered` event in one transaction (also used by `identity create-admin`).
-pub async fn create_user(
-    pool: &sqlx::PgPool,
-    email: &EmailAddress,
-    name: &DisplayName,
-    password_hash: &str,
-    permissions: &[String],
-    trace: Option<&switchyard_core::trace::TraceContext>,
-) -> Result<store::UserRow, ApiError> {
-    let id = Uuid::now_v7();
-    let mut tx = pool.begin().await.map_err(internal)?;
-    let user = store::insert_user(
-        &mut tx,
-        id,
-        email.as_str(),
-        name.as_str(),
-        password_hash,
-        permissions,
-    )
-    .await
-    .map_err(|e| match e {
-        StoreError::DuplicateEmail => ApiError::Conflict("this email is already registered".into()),
-        other => internal(other),
-    })?;
-    let event = CloudEvent::new(&UserRegistered {
-        user_id: id,
-        email: email.to_string(),
-        display_name: name.as_str().to_owned(),
-    })
-    .map_err(internal)?;
-    switchyard_outbox::enqueue(&mut tx, &event, trace)
-        .await
-        .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
-    Ok(user)
 }
 
 /// The caller's profile and current permissions.
@@ -179,8 +140,7 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
         Some(p) => p,
         None => {
             let row = store::user(&state.pool, user.user_id)
-                .await
-                .map_err(internal)?
+                .await?
                 .ok_or(ApiError::Unauthorized)?;
             let profile = Profile {
                 id: row.id,
@@ -219,9 +179,6 @@ pub struct PermissionsResponse {
     pub version: i64,
 }
 
-/// How long a failed post-commit cache invalidation keeps being retried in the background.
-const INVALIDATE_RETRY_FOR: Duration = Duration::from_secs(120);
-
 /// Replaces a user's permissions (needs `users:admin`). Postgres, the outbox event and the Redis entry change in
 /// this request, so the next request in any service sees the new set. `If-Match: "<version>"` makes it
 /// conditional (412 when the version moved on). The same set again changes nothing (same version, no event). The
@@ -232,7 +189,7 @@ const INVALIDATE_RETRY_FOR: Duration = Duration::from_secs(120);
     tag = "users",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id"),
-           ("If-Match" = Option<String>, Header, pattern = r#"^("[0-9]{1,18}"|\*)$"#, description = "Expected permissions version, quoted")),
+           ("If-Match" = Option<String>, Header, pattern = r#"^((W/)?"[0-9]{1,18}"|\*)$"#, description = "Expected permissions version, quoted (W/ allowed)")),
     request_body = PermissionsRequest,
     responses(
         (status = 200, description = "Updated", body = PermissionsResponse),
@@ -250,98 +207,26 @@ pub async fn put_permissions(
     Trace(trace): Trace,
     admin: AuthUser,
     Path(id): Path<Uuid>,
-    headers: HeaderMap,
+    IfMatch(expected): IfMatch,
     Json(req): Json<PermissionsRequest>,
 ) -> Result<Response, ApiError> {
     admin.require(USERS_ADMIN)?;
     let permissions = parse_permissions(&req.permissions)?;
-    let expected = if_match(&headers)?;
-
-    let mut tx = state.pool.begin().await.map_err(internal)?;
-    // A set without users:admin may take it from its last holder: lock every holder first (see lock_holders), so
-    // concurrent changes cannot each leave the other as the "remaining" administrator.
-    let keeps_admin = permissions.iter().any(|p| p == USERS_ADMIN);
-    let admins = if keeps_admin {
-        Vec::new()
-    } else {
-        store::lock_holders(&mut tx, USERS_ADMIN)
-            .await
-            .map_err(internal)?
-    };
-    let current = store::lock_permissions(&mut tx, id)
-        .await
-        .map_err(internal)?
-        .ok_or(ApiError::NotFound)?;
-    if let Some(expected) = expected
-        && expected != current.version
-    {
-        return Err(ApiError::PreconditionFailed(format!(
-            "permissions are at version {}",
-            current.version
-        )));
-    }
-    let unchanged = current.permissions.iter().collect::<BTreeSet<_>>()
-        == permissions.iter().collect::<BTreeSet<_>>();
-    if unchanged {
-        // Nothing to change: no new version, no event, no cache write.
-        tx.commit().await.map_err(internal)?;
-        tracing::info!(version = current.version, "permissions unchanged");
-        return Ok(permissions_response(id, permissions, current.version));
-    }
-    if !keeps_admin && admins.len() == 1 && admins.first() == Some(&id) {
-        return Err(ApiError::Conflict(format!(
-            "this user is the last holder of {USERS_ADMIN}; grant it to another user first"
-        )));
-    }
-    let version = store::set_permissions(&mut tx, id, &permissions)
-        .await
-        .map_err(internal)?;
-    let event = CloudEvent::new(&UserPermissionsChanged {
-        user_id: id,
-        permissions: permissions.clone(),
-        version,
-    })
-    .map_err(internal)?;
-    switchyard_outbox::enqueue(&mut tx, &event, Some(&trace))
-        .await
-        .map_err(internal)?;
-    // Invalidate before commit: if Redis is unreachable, nothing changes (503) rather than leaving a cache entry
-    // that would keep granting the old set once Redis answers again.
-    let cache = &state.permissions.cache;
-    cache.delete(id).await.map_err(|e| {
-        ApiError::unavailable(
-            format!("cannot invalidate the permissions cache: {e}"),
-            Duration::from_secs(2),
-        )
-    })?;
-    tx.commit().await.map_err(internal)?;
-    // A refill between the delete and the commit stored the old version; the versioned store replaces it (and a
-    // late refill carrying the old version cannot replace this one).
-    let perms = Permissions {
-        version,
-        permissions: permissions.clone(),
-    };
-    if let Err(error) = cache.store(id, &perms).await {
-        tracing::error!(%error, "cannot write the new permissions to Redis; deleting in the background");
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            let until = tokio::time::Instant::now() + INVALIDATE_RETRY_FOR;
-            while tokio::time::Instant::now() < until {
-                if cache.delete(id).await.is_ok() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            tracing::error!(user_id = %id, "permissions cache entry may be stale until its TTL expires");
-        });
-    }
-    tracing::info!(version, "permissions changed");
+    let version = service::set_permissions(
+        &state.pool,
+        &state.permissions.cache,
+        id,
+        &permissions,
+        expected,
+        &trace,
+    )
+    .await?;
     Ok(permissions_response(id, permissions, version))
 }
 
 fn permissions_response(user_id: Uuid, permissions: Vec<String>, version: i64) -> Response {
     (
-        [(header::ETAG, format!("\"{version}\""))],
+        [(header::ETAG, etag(version))],
         Json(PermissionsResponse {
             user_id,
             permissions,
@@ -369,20 +254,4 @@ fn parse_permissions(raw: &[String]) -> Result<Vec<String>, ApiError> {
     out.sort();
     out.dedup();
     Ok(out)
-}
-
-/// `If-Match: "3"` (or `3`, or `W/"3"`) -> Some(3).
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let raw = value.to_str().unwrap_or_default().trim();
-    if raw == "*" {
-        return Ok(None);
-    }
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| ApiError::BadRequest("If-Match must be a quoted permissions version".into()))
 }

@@ -1,29 +1,18 @@
 //! The mailer's outbound log.
 
 use axum::{Router, extract::State, routing::get};
-use serde::Serialize;
 use switchyard_auth::AuthUser;
-use switchyard_http::{ApiError, Json, problem::Problem};
-use utoipa::ToSchema;
+use switchyard_http::{ApiError, Json, Page, problem::Problem};
 
-use super::{internal, suppressions::page_end};
+use super::AppState;
 use crate::{
     MAIL_ADMIN,
-    app::AppState,
     query::{Params, RawParams, encode_cursor},
     store::{self, OutboundMessage, STATUSES},
 };
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/messages", get(list))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessagePage {
-    pub items: Vec<OutboundMessage>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
 }
 
 /// The outbound log (one row per event and recipient, with its send status), newest first.
@@ -39,7 +28,7 @@ pub struct MessagePage {
         ("cursor" = Option<String>, Query, max_length = 1024, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, description = "One page", body = MessagePage),
+        (status = 200, description = "One page", body = Page<OutboundMessage>),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing mail:admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters (each named)", body = Problem, content_type = "application/problem+json"),
@@ -50,7 +39,7 @@ pub async fn list(
     user: AuthUser,
     State(state): State<AppState>,
     raw: RawParams,
-) -> Result<Json<MessagePage>, ApiError> {
+) -> Result<Json<Page<OutboundMessage>>, ApiError> {
     user.require(MAIL_ADMIN)?;
     let mut p = Params::new(raw, &["recipient", "status", "limit", "cursor"]);
     let recipient = p.address("recipient");
@@ -58,10 +47,8 @@ pub async fn list(
     let limit = p.limit();
     let before = p.cursor(|s| s.strip_prefix("m|")?.parse::<i64>().ok());
     p.finish()?;
-    let mut items = store::list_messages(&state.pool, recipient.as_ref(), status, before, limit)
-        .await
-        .map_err(internal)?;
-    let next_cursor =
-        page_end(&mut items, limit).map(|last| encode_cursor(&format!("m|{}", last.id)));
-    Ok(Json(MessagePage { items, next_cursor }))
+    let rows = store::list_messages(&state.pool, recipient.as_ref(), status, before, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |last| {
+        encode_cursor(&format!("m|{}", last.id))
+    })))
 }

@@ -1,19 +1,43 @@
 //! The HTTP API: one module per resource, each exposing its routes; [`router`] merges them with the common layers.
-//! Every `/v1` route needs the `mail:admin` permission.
+//! Every `/v1` route needs the `mail:admin` permission. [`AppState`] lives here, beside the router that hands it
+//! to the handlers; `app` builds it.
 
 mod messages;
 mod stats;
 mod suppressions;
 
-use axum::Router;
+use std::sync::Arc;
+
+use axum::{Router, extract::FromRef};
+use sqlx::PgPool;
+use switchyard_auth::Auth;
 use switchyard_http::{
-    ApiError, FieldError, HttpSettings,
+    FieldError, HttpSettings, Page,
     openapi::{BearerAuth, ProblemResponses},
     problem::Problem,
 };
+use switchyard_ses::AccountSuppressionList;
 use utoipa::OpenApi;
 
-use crate::app::AppState;
+use crate::store::{OutboundMessage, SuppressionEntry};
+
+/// The SES account-level list unsuppressions are mirrored to: `None` when `SES_ACCOUNT_SUPPRESSION_SYNC` is off.
+pub type AccountSync = Option<Arc<dyn AccountSuppressionList>>;
+
+/// Shared by every handler (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub auth: Auth,
+    /// The SES account-level list unsuppressions are mirrored to.
+    pub account: AccountSync,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +54,7 @@ use crate::app::AppState;
         messages::list,
         stats::daily,
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, Page<SuppressionEntry>, Page<OutboundMessage>)),
     modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "suppressions", description = "Addresses the mailer never mails"),
@@ -53,9 +77,4 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .with_state(state)
         .merge(switchyard_http::openapi::routes(openapi()));
     switchyard_http::with_common_layers(api, settings)
-}
-
-/// Logs the error chain (through `ApiError::Internal`) and answers an opaque 500.
-pub(crate) fn internal(error: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::Internal(error.into())
 }

@@ -6,10 +6,9 @@ use switchyard_auth::AuthUser;
 use switchyard_http::{ApiError, Json, problem::Problem};
 use utoipa::ToSchema;
 
-use super::internal;
+use super::AppState;
 use crate::{
     MAIL_ADMIN,
-    app::AppState,
     query::{Params, RawParams},
     store::{self, DailyCounts},
 };
@@ -53,8 +52,6 @@ pub async fn daily(
     let mut p = Params::new(raw, &["days"]);
     let days = p.int("days", DEFAULT_DAYS, 1, MAX_DAYS);
     p.finish()?;
-    let days = store::daily_counts(&state.pool, days)
-        .await
-        .map_err(internal)?;
+    let days = store::daily_counts(&state.pool, days).await?;
     Ok(Json(MailStats { days }))
 }

@@ -1,20 +1,18 @@
 //! The suppression list: search, one address with its history, unsuppress.
 
-use std::time::Duration;
-
 use axum::{Router, extract::State, routing::get};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchyard_auth::AuthUser;
-use switchyard_http::{ApiError, Json, Path, problem::Problem};
+use switchyard_http::{ApiError, Json, Page, Path, problem::Problem};
 use switchyard_mail::EmailAddress;
 use utoipa::ToSchema;
 
-use super::internal;
+use super::AppState;
 use crate::{
     MAIL_ADMIN,
-    app::AppState,
     query::{self, MAX_SEARCH_CHARS, Params, RawParams, encode_cursor},
+    service,
     store::{self, Decision, Removal, SuppressionCursor, SuppressionEntry, SuppressionFilter},
 };
 
@@ -25,14 +23,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 const REASONS: &[&str] = &["bounce", "complaint", "soft_bounces", "manual"];
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuppressionPage {
-    pub items: Vec<SuppressionEntry>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-}
 
 /// Searches the suppression list, newest first, one page at a time (keyset cursor).
 #[utoipa::path(
@@ -49,7 +39,7 @@ pub struct SuppressionPage {
         ("cursor" = Option<String>, Query, max_length = 1024, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, description = "One page", body = SuppressionPage),
+        (status = 200, description = "One page", body = Page<SuppressionEntry>),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing mail:admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters (each named)", body = Problem, content_type = "application/problem+json"),
@@ -60,7 +50,7 @@ pub async fn list(
     user: AuthUser,
     State(state): State<AppState>,
     raw: RawParams,
-) -> Result<Json<SuppressionPage>, ApiError> {
+) -> Result<Json<Page<SuppressionEntry>>, ApiError> {
     user.require(MAIL_ADMIN)?;
     let mut p = Params::new(raw, &["address", "q", "reason", "since", "limit", "cursor"]);
     let filter = SuppressionFilter {
@@ -72,28 +62,14 @@ pub async fn list(
     let limit = p.limit();
     let after = p.cursor(decode_cursor);
     p.finish()?;
-    let mut items = store::list_suppressions(&state.pool, &filter, after.as_ref(), limit)
-        .await
-        .map_err(internal)?;
-    let next_cursor = page_end(&mut items, limit).map(|last| {
+    let rows = store::list_suppressions(&state.pool, &filter, after.as_ref(), limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |last| {
         encode_cursor(&format!(
             "{}|{}",
             last.suppressed_at.timestamp_micros(),
             last.address
         ))
-    });
-    Ok(Json(SuppressionPage { items, next_cursor }))
-}
-
-/// Trims the extra row read past the page; returns the page's last item when another page follows.
-pub(crate) fn page_end<T>(items: &mut Vec<T>, limit: i64) -> Option<&T> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if items.len() > limit {
-        items.truncate(limit);
-        items.last()
-    } else {
-        None
-    }
+    })))
 }
 
 fn decode_cursor(s: &str) -> Option<SuppressionCursor> {
@@ -142,18 +118,13 @@ pub async fn detail(
 ) -> Result<Json<SuppressionDetail>, ApiError> {
     user.require(MAIL_ADMIN)?;
     let address = path_address(path)?;
-    let mut conn = state.pool.acquire().await.map_err(internal)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = store::find_suppression(&mut conn, &address, false)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or(ApiError::NotFound)?;
     drop(conn);
-    let history = store::decisions(&state.pool, &address)
-        .await
-        .map_err(internal)?;
-    let removals = store::removals(&state.pool, &address)
-        .await
-        .map_err(internal)?;
+    let history = store::decisions(&state.pool, &address).await?;
+    let removals = store::removals(&state.pool, &address).await?;
     Ok(Json(SuppressionDetail {
         entry,
         history,
@@ -194,26 +165,8 @@ pub async fn remove(
 ) -> Result<Json<Unsuppressed>, ApiError> {
     user.require(MAIL_ADMIN)?;
     let address = path_address(path)?;
-    let mut tx = state.pool.begin().await.map_err(internal)?;
-    // Locked until commit: a suppressor decision for this address waits, then re-suppresses if it must.
-    let entry = store::find_suppression(&mut tx, &address, true)
-        .await
-        .map_err(internal)?
-        .ok_or(ApiError::NotFound)?;
-    if let Some(account) = &state.account {
-        account.remove(&address).await.map_err(|error| {
-            tracing::warn!(%error, "SES account suppression list not updated; the entry stays");
-            ApiError::unavailable(error.to_string(), Duration::from_secs(5))
-        })?;
-    }
-    let removal = store::remove_suppression(&mut tx, &entry, user.user_id, state.account.is_some())
-        .await
-        .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
-    tracing::info!(
-        address = %address, reason = %removal.reason, ses = state.account.is_some(),
-        "address unsuppressed"
-    );
+    let (entry, removal) =
+        service::unsuppress(&state.pool, &state.account, &address, user.user_id).await?;
     Ok(Json(Unsuppressed {
         address: entry.address,
         removal,

@@ -1,0 +1,87 @@
+//! The producer side of the event bus.
+//!
+//! A service calls [`enqueue`] inside the transaction that changes its state, so the event exists if and only if
+//! the change committed. The [`Relay`] (one per service instance, any number of instances) publishes committed rows
+//! to the service's SNS topic:
+//!
+//! - wakes on `LISTEN outbox_<schema>` (a trigger NOTIFYs on commit) and also sweeps every `sweep_interval`, so a
+//!   missed notification or a failed attempt is picked up anyway;
+//! - claims up to `claim_size` rows with `FOR UPDATE SKIP LOCKED` inside one transaction, so concurrent relays never
+//!   publish the same row at the same time;
+//! - publishes them with SNS `PublishBatch` (10 entries, 256 KiB per call, several calls concurrently);
+//! - deletes what SNS accepted and, for the rest, records the error and pushes `available_at` out with exponential
+//!   backoff and jitter. Nothing is dropped: a row leaves the table only after SNS acknowledged it.
+//!
+//! Delivery is at least once (a crash between SNS's answer and the commit re-publishes); consumers deduplicate on
+//! the CloudEvent id, which a re-publish keeps.
+
+mod relay;
+
+pub use relay::{Relay, RelayConfig, RelayError};
+
+use sqlx::{PgConnection, PgPool, migrate::Migrator};
+use switchyard_core::trace::TraceContext;
+use switchyard_events::CloudEvent;
+
+/// The outbox table and its NOTIFY trigger; run with the service's own migrations (see `switchyard_core::db`).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A service's relay with the default settings: its pool and schema, its topic, an SNS client from `aws`.
+pub fn service_relay(
+    pool: &PgPool,
+    aws: &aws_config::SdkConfig,
+    topic_arn: &str,
+    schema: &str,
+) -> Relay {
+    Relay::new(
+        pool.clone(),
+        aws_sdk_sns::Client::new(aws),
+        topic_arn,
+        schema,
+        RelayConfig::default(),
+    )
+}
+
+/// SNS's limit for one message (and one `PublishBatch` call).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("event {event_type} is {size} bytes; SNS accepts at most {MAX_MESSAGE_BYTES}")]
+    TooLarge { event_type: String, size: usize },
+    #[error("writing the outbox failed: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Writes `event` to the outbox on `conn`, which must be the caller's open transaction.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    event: &CloudEvent,
+    trace: Option<&TraceContext>,
+) -> Result<(), OutboxError> {
+    let payload = event.to_json();
+    if payload.len() > MAX_MESSAGE_BYTES - 1024 {
+        // Leave room for message attributes; an event SNS can never take must fail the request, not the relay.
+        return Err(OutboxError::TooLarge {
+            event_type: event.event_type.clone(),
+            size: payload.len(),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, payload, traceparent) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(event.id)
+    .bind(&event.event_type)
+    .bind(payload)
+    .bind(trace.map(ToString::to_string))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Rows not yet published (for health, tests and `yard`).
+pub async fn pending(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(conn)
+        .await
+}
