@@ -93,11 +93,13 @@ start_localstack() {
   port_open "$port" && die "127.0.0.1:$port is taken: set LOCALSTACK_PORT to a free port"
   rm -rf "$dir"; mkdir -p "$dir"
   say "starting LocalStack $(sed -n 's/^localstack-core\[runtime\]==//p' "$ROOT/requirements-localstack.txt") ($LOCALSTACK_SERVICES) on 127.0.0.1:$port"
-  (cd "$dir" && env GATEWAY_LISTEN="127.0.0.1:$port" SERVICES="$LOCALSTACK_SERVICES" FILESYSTEM_ROOT="$dir/fs" \
+  # The whole subshell's stdio goes to the log (nothing keeps the caller's stdout open), and it execs into the
+  # process, which records its own pid: the process group that stop_localstack signals.
+  (cd "$dir" && exec env GATEWAY_LISTEN="127.0.0.1:$port" SERVICES="$LOCALSTACK_SERVICES" FILESYSTEM_ROOT="$dir/fs" \
     GATEWAY_SERVER="${LOCALSTACK_GATEWAY_SERVER:-twisted}" OVERRIDE_IN_DOCKER=0 DISABLE_EVENTS=1 \
     SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 \
-    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$VENV/localstack/bin/python" -m localstack.runtime.main \
-    </dev/null >"$LOCAL/logs/$name.log" 2>&1 &)
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$VENV/localstack/bin/python" -m localstack.runtime.main) \
+    </dev/null >"$LOCAL/logs/$name.log" 2>&1 &
   local deadline=$((SECONDS + LOCALSTACK_START_SECONDS)) why
   until why="$("$VENV/localstack/bin/python" "$ROOT/scripts/localstack-ready.py" "http://127.0.0.1:$port" \
     "$LOCALSTACK_SERVICES" 2>&1)"; do
