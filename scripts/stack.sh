@@ -116,18 +116,8 @@ start_localstack() {
   say "LocalStack ready at http://127.0.0.1:$port (log .local/logs/$name.log)"
 }
 
-# Stops the process group start_localstack made: SIGTERM (LocalStack shuts its services down), SIGKILL after 30 s.
-stop_localstack() {
-  local pidfile="$LOCAL/pids/$1.pid"
-  [ -s "$pidfile" ] || return 0
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-}
+# Stops the process group start_localstack made (LocalStack shuts its services down on SIGTERM).
+stop_localstack() { stop_one "$1" group; }
 
 # with-localstack NAME CMD...: a LocalStack of its own on a free port (or LOCALSTACK_TEST_PORT) for one command, which
 # sees it as AWS_ENDPOINT_URL with SWITCHYARD_EMULATOR=localstack; stopped when the command ends, however it ends.
@@ -287,14 +277,15 @@ up() {
   say "'make down' stops what this started"
 }
 
-stop_one() {
+stop_one() { # NAME [group]: SIGTERM to .local/pids/NAME.pid (to its whole process group with "group"), SIGKILL after 30 s
   local pidfile="$LOCAL/pids/$1.pid"
-  [ -f "$pidfile" ] || return 0
-  local pid; pid="$(cat "$pidfile")"
+  [ -s "$pidfile" ] || { rm -f "$pidfile"; return 0; }
+  local pid target; pid="$(cat "$pidfile")"
+  target="$pid"; [ "${2:-}" = group ] && target="-$pid"
   if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -TERM -- "$target" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
+    kill -KILL -- "$target" 2>/dev/null || true
   fi
   rm -f "$pidfile"
 }
