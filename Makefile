@@ -21,7 +21,7 @@ help:
 	@echo "make test   - fmt, clippy and the full test suite against real moto, Postgres and Redis"
 	@echo "make fuzz   - schemathesis against identity, tasks and mail (part of make test; FUZZ_SEED=n reproduces)"
 	@echo "make bench  - benchmarks (table on stdout, JSON under target/bench/; BENCH_ARGS=\"--only identity\" for one part)"
-	@echo "make test-localstack  - the whole e2e suite against a pinned LocalStack of its own (run before each release)"
+	@echo "make test-localstack  - the whole e2e suite against a pinned LocalStack of its own (CI runs it after make test)"
 	@echo "make bench-localstack - the platform and worker benchmarks against LocalStack (JSON under target/bench/localstack/)"
 
 up:
