@@ -22,8 +22,10 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_tests::{
-    World, database_url, endpoint, free_port,
-    mail::{feedback_envelopes_for_moto, mail_database, ses_fixture, ses_identity},
+    World, database_url,
+    emulator::emulator,
+    endpoint, free_port,
+    mail::{mail_database, ses_fixture, ses_identity},
     unique,
 };
 use tokio::process::{Child, Command};
@@ -327,8 +329,9 @@ async fn user_load(
 pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
     std::fs::create_dir_all(&opts.logs)?;
     let world = World::new().await;
+    let emulator = emulator().await;
     let ses = ses_identity(&world).await;
-    feedback_envelopes_for_moto(&world).await;
+    emulator.prepare_feedback(&world).await;
     let mail_pool = mail_database(&world, "mail").await;
     let archive_pool = world
         .database(
@@ -449,7 +452,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
     };
     let mut mailer_env = with(&[], false);
     mailer_env.extend(worker("mailer", &mail_schema, &a_mailer));
-    mailer_env.extend(env(&[("SES_FROM_ADDRESS", &ses.from), ("SES_API", "v2")]));
+    mailer_env.extend(env(&[
+        ("SES_FROM_ADDRESS", &ses.from),
+        ("SES_API", emulator.ses_api().as_str()),
+    ]));
     let mut archive_env = with(&[], false);
     archive_env.extend(worker("event-archive", &archive_schema, &a_archive));
     let mut suppressor_env = with(&[], false);

@@ -865,11 +865,12 @@ async fn mail_api_unsuppress_removes_from_the_ses_account_list_when_sync_is_on()
     world.finish().await;
 }
 
-/// The real SESv2 client on moto. moto (5.x) has no DeleteSuppressedDestination route and answers 404 without an
-/// error code, which must be handled like any SES failure: 503 and the entry kept. Should moto gain the API, the
-/// removal succeeds instead; both are asserted.
+/// The real SESv2 client on the emulator. moto (5.x) has no DeleteSuppressedDestination route and answers 404
+/// without an error code, LocalStack's community SES (4.x) answers every SESv2 call with 501: either must be handled
+/// like any SES failure, 503 and the entry kept. Should the emulator gain the API, the removal succeeds instead;
+/// both are asserted.
 #[tokio::test]
-async fn mail_api_with_the_real_ses_client_on_moto_never_half_unsuppresses() {
+async fn mail_api_with_the_real_ses_client_on_the_emulator_never_half_unsuppresses() {
     let world = World::new().await;
     let identity = TestIdentity::spawn(&world).await;
     let ses = SesAccountSuppression::from_sdk(&world.aws);
@@ -935,7 +936,7 @@ async fn mail_api_binary_serves_from_env_with_the_ses_sync_off_by_default() {
             "JWT_AUDIENCE",
             switchyard_tests::identity::AUDIENCE.to_owned(),
         ),
-        // Were the sync on, this endpoint (moto) would fail the delete with 503.
+        // Were the sync on, this endpoint (moto or LocalStack) would fail the delete with 503.
         ("AWS_ENDPOINT_URL", endpoint()),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),

@@ -1,7 +1,9 @@
 //! The mailer: the send state machine in-process with a scripted sender (every outcome and crash window), the SES
-//! v1 fallback against moto, and the whole loop on moto with both real binaries: send to a bounce simulator
-//! address -> moto's canned bounce -> SNS -> the suppressor -> a later event to a bounced recipient is skipped;
-//! redelivered events and feedback change nothing.
+//! v1 fallback against the emulator, and the whole loop with both real binaries: send to a bounce simulator
+//! address -> the bounce feedback (moto's canned bounce; on LocalStack, which produces none, the notification SES
+//! would publish, injected by the test) -> SNS -> the suppressor -> a later event to a bounced recipient is
+//! skipped; redelivered events and feedback change nothing. What differs per emulator is in
+//! `switchyard_tests::emulator`.
 
 use std::{
     collections::VecDeque,
@@ -19,8 +21,10 @@ use switchyard_consumer::{MessageHandler, Outcome};
 use switchyard_events::{CloudEvent, identity::UserRegistered, tasks::TaskCompleted};
 use switchyard_mail::{EmailAddress, SuppressionReason, suppression};
 use switchyard_tests::{
-    World, eventually,
-    mail::{feedback_envelopes_for_moto, incoming, mail_database, moto_sent_from, ses_identity},
+    World,
+    emulator::{SentEmail, emulator, publish_bounce},
+    eventually,
+    mail::{incoming, mail_database, ses_identity},
     send_events, spawn, worker_env, workspace_bin,
 };
 use uuid::Uuid;
@@ -222,7 +226,8 @@ async fn the_send_state_machine_sends_each_event_once_whatever_happens() {
 }
 
 #[tokio::test]
-async fn the_ses_v1_fallback_sends_through_moto() {
+async fn the_ses_v1_fallback_sends_through_the_emulator() {
+    let emulator = emulator().await;
     let world = World::new().await;
     let pool = mail_database(&world, "mail").await;
     let identity = ses_identity(&world).await;
@@ -235,20 +240,23 @@ async fn the_ses_v1_fallback_sends_through_moto() {
     );
     let (st, _, ses_id, _) = row(&pool, &event).await.unwrap();
     assert_eq!(st, "sent");
-    assert!(ses_id.is_some());
-    let sent = moto_sent_from(&identity.domain).await;
+    let sent = emulator.sent_from(&identity.domain).await;
     assert_eq!(
         sent,
-        vec![(
-            vec!["someone@example.com".to_owned()],
-            "Welcome to Switchyard, Test User".to_owned()
-        )]
+        vec![SentEmail {
+            id: ses_id.expect("the SES message id recorded"),
+            source: identity.from.clone(),
+            to: vec!["someone@example.com".to_owned()],
+            subject: "Welcome to Switchyard, Test User".to_owned(),
+        }],
+        "{} recorded the mail under the message id the mailer stored",
+        emulator.name()
     );
 
-    // An unverified sender is rejected by SES: failed, not retried.
+    // An unverified sender is rejected by SES: failed, not retried (with the API the mailer uses on this emulator).
     let unverified = SesSender::new(
         &world.aws,
-        SesApi::V2,
+        emulator.ses_api(),
         format!("x@unverified-{}.test", world.id),
         None,
     );
@@ -258,18 +266,24 @@ async fn the_ses_v1_fallback_sends_through_moto() {
         mailer.handle(&incoming(&event.to_json())).await,
         Outcome::Done
     );
-    assert_eq!(status(&pool, &event).await.as_deref(), Some("failed"));
+    let (st, attempts, _, detail) = row(&pool, &event).await.unwrap();
+    assert_eq!(
+        (st.as_str(), attempts),
+        ("failed", 1),
+        "rejected, not retried: {detail:?}"
+    );
     world.finish().await;
 }
 
 #[tokio::test]
 async fn a_bounce_suppresses_its_recipients_and_later_mail_to_them_is_skipped_not_sent() {
+    let emulator = emulator().await;
     let mailer_bin = workspace_bin("mailer");
     let suppressor_bin = workspace_bin("ses-suppressor");
     let world = World::new().await;
     let pool = mail_database(&world, "mail").await;
     let identity = ses_identity(&world).await;
-    feedback_envelopes_for_moto(&world).await;
+    emulator.prepare_feedback(&world).await;
     let mailer_env = worker_env(&world, "mailer", "mail");
     let suppressor_env = worker_env(&world, "ses-suppressor", "mail");
     let mut suppressor = spawn(&suppressor_bin, &suppressor_env, &[]);
@@ -279,45 +293,64 @@ async fn a_bounce_suppresses_its_recipients_and_later_mail_to_them_is_skipped_no
         &[
             ("SES_FROM_ADDRESS", identity.from.as_str()),
             ("SES_CONFIGURATION_SET", "switchyard-test"),
-            ("SES_API", "v2"),
+            ("SES_API", emulator.ses_api().as_str()),
         ],
     );
     let mailer_queue = world.queue("mailer").to_owned();
     let suppressor_queue = world.queue("ses-suppressor").to_owned();
+    let sent_to = |address: &'static str| {
+        let (emulator, domain) = (emulator, identity.domain.clone());
+        async move {
+            emulator
+                .sent_from(&domain)
+                .await
+                .into_iter()
+                .find(|m| m.to == [address])
+                .unwrap_or_else(|| panic!("{} recorded no mail to {address}", emulator.name()))
+        }
+    };
 
-    // 1. Mail to the bounce simulator: sent; moto publishes its canned bounce to the identity's topic.
+    // 1. Mail to the bounce simulator: sent, and its bounce feedback on the ses-feedback topic (moto publishes a
+    //    canned bounce itself; on LocalStack the test publishes the one SES would send).
     let bounced = welcome("bounce@simulator.amazonses.com");
     send_events(&world, &mailer_queue, std::slice::from_ref(&bounced)).await;
     eventually("the welcome mail sent", Duration::from_secs(30), || async {
         (status(&pool, &bounced).await.as_deref() == Some("sent")).then_some(())
     })
     .await;
+    let first = emulator
+        .bounce(
+            &world,
+            &identity,
+            &sent_to("bounce@simulator.amazonses.com").await,
+        )
+        .await;
 
-    // 2. The suppressor suppresses the recipients that feedback names (moto's canned bounce names these two),
-    //    not the address the mail went to.
-    let suppressed = eventually(
+    // 2. The suppressor suppresses the recipients that the feedback names (moto's canned bounce names two
+    //    addresses that are not the one the mail went to).
+    let expected: Vec<(String, String)> = first
+        .recipients
+        .iter()
+        .map(|r| (r.to_lowercase(), "bounce".to_owned()))
+        .collect();
+    let suppressed = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT address, reason FROM suppressions ORDER BY address",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    eventually(
         "the bounced recipients suppressed",
         Duration::from_secs(30),
-        || async {
-            let rows: Vec<(String, String)> =
-                sqlx::query_as("SELECT address, reason FROM suppressions ORDER BY address")
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-            (rows.len() == 2).then_some(rows)
-        },
+        || async { (suppressed().await == expected).then_some(()) },
     )
     .await;
-    assert_eq!(
-        suppressed,
-        vec![
-            ("recipient1@example.com".to_owned(), "bounce".to_owned()),
-            ("recipient2@example.com".to_owned(), "bounce".to_owned()),
-        ]
-    );
 
-    // 3. A later event to one of them is skipped, not sent.
-    let later = task_done("Recipient1@Example.com");
+    // 3. A later event to one of them (spelled in another case) is skipped, not sent.
+    let target = first.recipients[0].to_uppercase();
+    let later = task_done(&target);
     send_events(&world, &mailer_queue, std::slice::from_ref(&later)).await;
     eventually(
         "the later mail skipped",
@@ -333,8 +366,9 @@ async fn a_bounce_suppresses_its_recipients_and_later_mail_to_them_is_skipped_no
         &[bounced.clone(), later.clone(), bounced.clone()],
     )
     .await;
-    // 5. Another send to a bounce address: moto publishes the same canned feedback (same feedbackId) again,
-    //    i.e. redelivered feedback, which must change nothing.
+    // 5. Another send to a bounce address and its feedback (moto: the same canned bounce, same ids, again; the
+    //    SES of AWS and so LocalStack's injection: a new bounce of the new address), then the first feedback
+    //    delivered a second time (SNS delivers at least once): neither repeat makes a new decision.
     let again = welcome("bounce+again@simulator.amazonses.com");
     send_events(&world, &mailer_queue, std::slice::from_ref(&again)).await;
     eventually(
@@ -343,15 +377,61 @@ async fn a_bounce_suppresses_its_recipients_and_later_mail_to_them_is_skipped_no
         || async { (status(&pool, &again).await.as_deref() == Some("sent")).then_some(()) },
     )
     .await;
+    let second = emulator
+        .bounce(
+            &world,
+            &identity,
+            &sent_to("bounce+again@simulator.amazonses.com").await,
+        )
+        .await;
+    publish_bounce(&world, &identity, &first).await;
+
+    // Every (feedback, recipient) pair decided exactly once.
+    let mut keys: Vec<(String, String)> = [&first, &second]
+        .iter()
+        .flat_map(|b| {
+            b.recipients
+                .iter()
+                .map(|r| (b.feedback_key(), r.to_lowercase()))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let decisions = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT feedback_key, address FROM feedback_decisions ORDER BY feedback_key, address",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    eventually(
+        "each feedback decided once",
+        Duration::from_secs(30),
+        || async { (decisions().await == keys).then_some(()) },
+    )
+    .await;
     eventually("both queues drained", Duration::from_secs(30), || async {
         (world.depth(&mailer_queue).await == 0 && world.depth(&suppressor_queue).await == 0)
             .then_some(())
     })
     .await;
-
-    let sent = moto_sent_from(&identity.domain).await;
     assert_eq!(
-        sent.iter().map(|(to, _)| to.join(",")).collect::<Vec<_>>(),
+        decisions().await,
+        keys,
+        "the repeated feedback made no new decisions"
+    );
+    let mut all_bounced: Vec<(String, String)> = keys
+        .iter()
+        .map(|(_, address)| (address.clone(), "bounce".to_owned()))
+        .collect();
+    all_bounced.sort();
+    all_bounced.dedup();
+    assert_eq!(suppressed().await, all_bounced);
+
+    let sent = emulator.sent_from(&identity.domain).await;
+    assert_eq!(
+        sent.iter().map(|m| m.to.join(",")).collect::<Vec<_>>(),
         [
             "bounce@simulator.amazonses.com",
             "bounce+again@simulator.amazonses.com"
@@ -370,18 +450,13 @@ async fn a_bounce_suppresses_its_recipients_and_later_mail_to_them_is_skipped_no
                 "bounce@simulator.amazonses.com".to_owned(),
                 "sent".to_owned()
             ),
-            ("recipient1@example.com".to_owned(), "skipped".to_owned()),
+            (target.to_lowercase(), "skipped".to_owned()),
             (
                 "bounce+again@simulator.amazonses.com".to_owned(),
                 "sent".to_owned()
             ),
         ]
     );
-    let decisions: i64 = sqlx::query_scalar("SELECT count(*) FROM feedback_decisions")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(decisions, 2, "the repeated feedback made no new decisions");
     for child in [&mut mailer, &mut suppressor] {
         assert!(child.try_wait().unwrap().is_none(), "workers still running");
         child.start_kill().unwrap();

@@ -312,6 +312,34 @@ def test_compose_waits_for_healthy_dependencies():
         assert deps["postgres"]["condition"] == "service_healthy", name
 
 
+def _stack_sh_value(name):
+    found = re.search(rf'^{name}="(?:\$\{{{name}:-)?([^"}}]+)\}}?"', (ROOT / "scripts" / "stack.sh").read_text(), re.M)
+    assert found, f"scripts/stack.sh sets no {name}"
+    return found.group(1)
+
+
+def test_compose_localstack_is_what_the_host_mode_run_proves():
+    """`make test-localstack` proves one LocalStack: the version in requirements-localstack.txt, started with
+    scripts/stack.sh's LOCALSTACK_SERVICES and called ready by scripts/localstack-ready.py. The compose profile runs
+    that version with those services, the same readiness check, on the host port `make up EMULATOR=localstack` uses;
+    the mailer can be switched to the SES v1 API that LocalStack's SES has."""
+    service = compose()["services"]["localstack"]
+    version = re.search(
+        r"^localstack-core\[runtime\]==(\S+)$", (ROOT / "requirements-localstack.txt").read_text(), re.M
+    ).group(1)
+    assert service["image"] == f"localstack/localstack:{version}"
+    services = _stack_sh_value("LOCALSTACK_SERVICES")
+    assert service["environment"]["SERVICES"] == services
+    assert service["healthcheck"]["test"] == [
+        "CMD", "python3", "/scripts/localstack-ready.py", "http://127.0.0.1:4566", services
+    ]
+    assert "./scripts:/scripts:ro" in service["volumes"]
+    assert '"$ROOT/scripts/localstack-ready.py"' in (ROOT / "scripts" / "stack.sh").read_text()
+    assert service["ports"] == [f"127.0.0.1:{_stack_sh_value('LOCALSTACK_PORT')}:4566"]
+    assert compose_env("mailer")["SES_API"] == "${COMPOSE_SES_API:-v2}"
+    assert "COMPOSE_SES_API=v1" in (ROOT / "docker-compose.yml").read_text().split("\nname:")[0]
+
+
 def test_compose_sets_up_ses_like_make_up():
     """The mailer can only send from a verified identity, and bounces reach the suppressor only through the
     identity's feedback topic: compose runs the script `make up` runs, for the domain the mailer sends from."""

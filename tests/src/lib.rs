@@ -3,8 +3,10 @@
 //! parallel without seeing each other's messages or rows.
 //!
 //! Endpoints come from the same variables the binaries read (`AWS_ENDPOINT_URL`, `DATABASE_URL`), defaulting to
-//! the local stack that `make up` / `make test` start.
+//! the local stack that `make up` / `make test` start (moto); `make test-localstack` points the suite at LocalStack,
+//! and [`emulator`] holds the little that differs between the two.
 
+pub mod emulator;
 pub mod identity;
 pub mod mail;
 pub mod pg_server;
@@ -86,7 +88,9 @@ impl World {
         }
         .run()
         .await
-        .expect("provisioning against the emulator (is moto running? `make deps`)");
+        .expect(
+            "provisioning against the emulator at AWS_ENDPOINT_URL (is it running? `make deps`)",
+        );
         Self {
             id,
             env,

@@ -1,5 +1,6 @@
 //! Helpers for the mail tests (`e2e/mailer.rs`, `e2e/suppressor.rs`): the SES fixtures in `tests/fixtures/ses`, the
-//! shared `mail` schema, SES identities with a feedback topic on moto, and what moto says it sent.
+//! shared `mail` schema, SES identities with a feedback topic on the emulator. What SES sent and the feedback it
+//! gives differ between emulators: see [`crate::emulator`].
 
 use std::path::PathBuf;
 
@@ -7,7 +8,7 @@ use aws_sdk_sqs::types::Message;
 use sqlx::PgPool;
 use switchyard_consumer::Incoming;
 
-use crate::{World, endpoint};
+use crate::World;
 
 /// `tests/fixtures/ses` in this repository (see its README): found from this crate's manifest directory, never
 /// outside the repository.
@@ -57,7 +58,7 @@ pub fn incoming(body: &str) -> Incoming {
     )
 }
 
-/// A sending identity of this world: the domain `<world id>.mail.test` verified on moto, its Bounce and
+/// A sending identity of this world: the domain `<world id>.mail.test` verified on the emulator, its Bounce and
 /// Complaint notifications going to the world's `ses-feedback` topic. moto keys notification topics by the
 /// sender's domain, so each world's feedback stays its own.
 pub struct SesIdentity {
@@ -91,12 +92,9 @@ pub async fn ses_identity(world: &World) -> SesIdentity {
     }
 }
 
-/// Turns raw message delivery off for the `ses-feedback` -> `ses-suppressor` subscription.
-///
-/// moto 5.x publishes its canned SES feedback as a Python dict: with raw delivery the SQS message body is not a
-/// string and every ReceiveMessage that would return it fails with HTTP 500 (the queue is stuck). With raw
-/// delivery off the envelope is well-formed JSON (its `Message` an object), which the suppressor reads.
-pub async fn feedback_envelopes_for_moto(world: &World) {
+/// Turns raw message delivery on or off for the world's `ses-feedback` -> `ses-suppressor` subscription (see
+/// [`Emulator::prepare_feedback`](crate::emulator::Emulator::prepare_feedback)).
+pub async fn raw_feedback_delivery(world: &World, raw: bool) {
     let queue_arn = world
         .sqs
         .get_queue_attributes()
@@ -130,40 +128,8 @@ pub async fn feedback_envelopes_for_moto(world: &World) {
         .set_subscription_attributes()
         .subscription_arn(sub)
         .attribute_name("RawMessageDelivery")
-        .attribute_value("false")
+        .attribute_value(raw.to_string())
         .send()
         .await
         .expect("SetSubscriptionAttributes");
-}
-
-/// Emails moto accepted from `domain` (SES v1 and v2 share its store), as (to addresses, subject).
-pub async fn moto_sent_from(domain: &str) -> Vec<(Vec<String>, String)> {
-    let url = format!("{}/moto-api/data.json", endpoint().trim_end_matches('/'));
-    let data: serde_json::Value = reqwest::get(&url)
-        .await
-        .expect("moto-api")
-        .json()
-        .await
-        .expect("moto-api JSON");
-    let suffix = format!("@{domain}");
-    data["ses"]["Message"]
-        .as_array()
-        .map(|messages| {
-            messages
-                .iter()
-                .filter(|m| m["source"].as_str().is_some_and(|s| s.ends_with(&suffix)))
-                .map(|m| {
-                    let to = m["destinations"]["ToAddresses"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (to, m["subject"].as_str().unwrap_or_default().to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
