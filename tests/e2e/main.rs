@@ -12,6 +12,7 @@ mod http_errors;
 mod identity;
 mod mail_api;
 mod mailer;
+mod observability;
 mod outage;
 mod processes;
 mod provision;
