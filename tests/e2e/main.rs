@@ -16,5 +16,6 @@ mod observability;
 mod outage;
 mod processes;
 mod provision;
+mod status;
 mod suppressor;
 mod tasks;
