@@ -102,7 +102,7 @@ where
     H: MessageHandler,
     F: FnOnce(&PgPool, &SdkConfig) -> anyhow::Result<H>,
 {
-    telemetry::init(spec.name);
+    // The probe first: ECS runs it every few seconds, it needs no metrics recorder or span exporter.
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return match config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR) {
             Ok(addr) => health::check(&addr.to_string()).await,
@@ -112,6 +112,7 @@ where
             }
         };
     }
+    telemetry::init(spec.name);
     match run(spec, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -88,7 +88,9 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
             http.response.status_code = field::Empty,
         )
     };
-    let label = (!health).then(|| metrics::route_label(request.method(), template.as_deref()));
+    // Only when something uses it: without metrics and traces a request costs what it did before.
+    let label = (!health && (switchyard_core::metric::enabled() || otel::enabled()))
+        .then(|| metrics::route_label(request.method(), template.as_deref()));
     if otel::enabled()
         && let Some(label) = &label
     {
