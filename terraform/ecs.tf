@@ -161,11 +161,43 @@ locals {
       ses_feedback_topic_arns     = join(",", [for t in local.ses_feedback_topics : module.messaging.topic_arns[t]])
       ses_account_suppression     = tostring(var.ses_account_suppression)
       trusted_proxy_hops          = tostring(var.trusted_proxy_hops)
+      metrics_namespace           = var.metrics_namespace
+      metrics_dimensions          = "Environment=${var.environment}"
     }
   }
 
-  taskdefs = {
+  rendered_taskdefs = {
     for bin in keys(local.binaries) : bin => jsondecode(templatefile("${path.module}/../ecs-taskdefs/${bin}.json", local.taskdef_vars[bin]))
+  }
+
+  # The ADOT collector sidecar (var.adot_collector_enabled): it receives OTLP/HTTP on localhost:4318 (awsvpc tasks
+  # share localhost) and sends the spans to X-Ray. The binary exports spans only when OTEL_EXPORTER_OTLP_ENDPOINT is
+  # set, so it is set only together with the sidecar. Expressions without `cond ? a : b` on objects, so both cases
+  # have one type.
+  adot_containers = {
+    for bin in keys(local.binaries) : bin => jsondecode(templatefile("${path.module}/../ecs-taskdefs/sidecars/adot-collector.json", {
+      image      = var.adot_collector_image
+      log_group  = local.log_groups[bin]
+      aws_region = var.region
+    }))
+  }
+  otel_environment = [for e in [
+    { name = "OTEL_EXPORTER_OTLP_ENDPOINT", value = "http://localhost:4318" },
+    { name = "OTEL_TRACES_SAMPLER", value = "parentbased_traceidratio" },
+    { name = "OTEL_TRACES_SAMPLER_ARG", value = tostring(var.trace_sample_ratio) },
+  ] : e if var.adot_collector_enabled]
+  adot_depends_on = [for d in [{ containerName = "aws-otel-collector", condition = "START" }] : d if var.adot_collector_enabled]
+
+  taskdefs = {
+    for bin, td in local.rendered_taskdefs : bin => merge(td, {
+      containerDefinitions = concat(
+        [merge(td.containerDefinitions[0], {
+          environment = concat(td.containerDefinitions[0].environment, local.otel_environment)
+          dependsOn   = local.adot_depends_on
+        })],
+        [for c in [local.adot_containers[bin]] : c if var.adot_collector_enabled],
+      )
+    })
   }
 
   # valueFrom of every injected secret, reduced to the secret's ARN (drops ":json-key:version-stage:version-id").
@@ -187,7 +219,7 @@ module "iam" {
   for_each = local.binaries
 
   name                    = "${var.environment}-${each.key}"
-  task_statements         = local.task_role_statements[each.key]
+  task_statements         = concat(local.task_role_statements[each.key], local.adot_statements)
   injected_secret_arns    = local.injected_secret_arns[each.key]
   injected_parameter_arns = local.injected_parameter_arns[each.key]
   log_group_arn           = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${local.log_groups[each.key]}"

@@ -33,6 +33,15 @@ locals {
     }
   }
 
+  # The ADOT collector sidecar (var.adot_collector_enabled) shares the task role and sends the spans to X-Ray: the
+  # only grant not in a binary's aws-actions.json (the binary's code makes no such call). X-Ray has no resource-level
+  # permissions for these two actions.
+  adot_statements = [for s in [{
+    sid       = "AdotCollectorXRay"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }] : s if var.adot_collector_enabled]
+
   task_role_statements = {
     for bin, actions in local.aws_actions : bin => [
       for scope in sort(distinct([for a in actions : local.action_scopes[a]])) : {

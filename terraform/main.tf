@@ -94,6 +94,14 @@ module "alarms" {
   alb_arn_suffix                       = module.alb.alb_arn_suffix
   target_group_arn_suffixes            = module.alb.target_group_arn_suffixes
   http_5xx_rate_threshold_percent      = var.http_5xx_rate_threshold_percent
+
+  # The binaries' own metrics (EMF): outbox lag per publishing service, handler error rate per worker, the dashboard.
+  region                               = var.region
+  metrics_namespace                    = var.metrics_namespace
+  outbox_services                      = toset([for bin in keys(local.binaries) : bin if length(local.topics_published_by[bin]) > 0])
+  worker_queues                        = { for bin in keys(local.workers) : bin => module.messaging.queue_names[local.queues_consumed_by[bin][0]] if length(local.queues_consumed_by[bin]) > 0 }
+  outbox_lag_threshold_seconds         = var.outbox_lag_threshold_seconds
+  handler_error_rate_threshold_percent = var.handler_error_rate_threshold_percent
 }
 
 resource "aws_route53_record" "api" {

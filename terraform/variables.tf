@@ -289,3 +289,51 @@ variable "http_5xx_rate_threshold_percent" {
   type        = number
   default     = 5
 }
+
+# --- observability (metrics, traces, dashboard) -------------------------------------------------------------------
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the binaries' EMF metrics (METRICS_NAMESPACE); every metric also carries the dimensions Environment (this environment) and Service (the binary). The dashboard and alarms read it."
+  type        = string
+  default     = "Switchyard"
+
+  validation {
+    condition     = length(var.metrics_namespace) > 0 && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be set and must not start with AWS/ (reserved)."
+  }
+}
+
+variable "adot_collector_enabled" {
+  description = "Run the AWS Distro for OpenTelemetry collector as a sidecar of every task: the binaries export spans to it (OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318) and it sends them to X-Ray. Off: no sidecar, no span export (metrics are EMF log lines either way)."
+  type        = bool
+  default     = false
+}
+
+variable "adot_collector_image" {
+  description = "Image of the ADOT collector sidecar (pin a version)."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+}
+
+variable "trace_sample_ratio" {
+  description = "Fraction of new traces sampled when the sidecar runs (OTEL_TRACES_SAMPLER_ARG of parentbased_traceidratio: a trace keeps the decision of its first span across every service)."
+  type        = number
+  default     = 0.1
+
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "trace_sample_ratio must be between 0 and 1."
+  }
+}
+
+variable "outbox_lag_threshold_seconds" {
+  description = "Alarm when a service's oldest unpublished outbox row (OutboxLag) is older than this: events committed but not reaching SNS."
+  type        = number
+  default     = 120
+}
+
+variable "handler_error_rate_threshold_percent" {
+  description = "Alarm when more than this percentage of a worker's messages are retried or rejected (MessagesRetried + MessagesRejected over all outcomes)."
+  type        = number
+  default     = 5
+}

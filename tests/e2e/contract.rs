@@ -55,3 +55,83 @@ fn every_binary_is_in_the_contract_once() {
         );
     }
 }
+
+// --- metrics-contract.json ----------------------------------------------------------------------------------------
+
+use switchyard_core::metric::{self, Source};
+
+/// Every metric each component records, and the binaries that run that code (checked below against the env
+/// contract and the topology, so a new binary cannot be forgotten here).
+const METRICS: [Source; 3] = [
+    Source {
+        component: "switchyard-http",
+        binaries: &["identity", "mail", "tasks"],
+        metrics: switchyard_http::metrics::ALL,
+    },
+    Source {
+        component: "switchyard-outbox",
+        binaries: &["identity", "tasks"],
+        metrics: switchyard_outbox::metrics::ALL,
+    },
+    Source {
+        component: "switchyard-consumer",
+        binaries: &["event-archive", "mailer", "ses-suppressor", "tasks"],
+        metrics: switchyard_consumer::metrics::ALL,
+    },
+];
+
+fn metrics_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../metrics-contract.json")
+}
+
+#[test]
+fn metrics_contract_json_is_what_the_code_declares() {
+    let generated = metric::document(&METRICS).unwrap_or_else(|e| panic!("{e}"));
+    if std::env::var_os("UPDATE_ENV_CONTRACT").is_some() {
+        std::fs::write(metrics_path(), &generated).unwrap();
+        return;
+    }
+    let checked_in = std::fs::read_to_string(metrics_path()).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "metrics-contract.json is stale: the code declares other metrics than it lists. Regenerate it with\n  \
+         UPDATE_ENV_CONTRACT=1 cargo test -p switchyard-tests --test e2e contract::\nthen make the dashboard and \
+         alarms match (tests/infra says how). Generated:\n{generated}"
+    );
+}
+
+#[test]
+fn each_metric_source_names_the_binaries_that_run_it() {
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v.dedup();
+        v
+    };
+    let of = |component: &str| -> Vec<String> {
+        let source = METRICS.iter().find(|s| s.component == component).unwrap();
+        sorted(source.binaries.iter().map(|b| (*b).to_owned()).collect())
+    };
+    // HTTP services: the binaries that read HTTP_ADDR.
+    let http: Vec<String> = BINARIES
+        .iter()
+        .filter(|b| b.variables().unwrap().iter().any(|v| v.name == "HTTP_ADDR"))
+        .map(|b| b.name.to_owned())
+        .collect();
+    assert_eq!(of("switchyard-http"), sorted(http));
+    let topology = switchyard_topology::Topology::embedded().unwrap();
+    let binaries: Vec<&str> = BINARIES.iter().map(|b| b.name).collect();
+    // Relays: the binaries that publish a topic; consumers: the binaries that consume a queue.
+    let publishers: Vec<String> = topology
+        .topics
+        .values()
+        .flat_map(|t| t.publishers.clone())
+        .filter(|p| binaries.contains(&p.as_str()))
+        .collect();
+    assert_eq!(of("switchyard-outbox"), sorted(publishers));
+    let consumers: Vec<String> = topology
+        .queues
+        .values()
+        .map(|q| q.consumer.clone())
+        .collect();
+    assert_eq!(of("switchyard-consumer"), sorted(consumers));
+}

@@ -142,9 +142,11 @@ def test_every_binary_has_aws_actions_and_a_task_definition(tf_binaries):
 
 
 def test_task_definitions_are_rendered_with_templatefile(tf_locals):
-    taskdefs = expr(tf_locals["taskdefs"])
-    assert "for bin in keys(local.binaries)" in taskdefs
-    assert 'templatefile("${path.module}/../ecs-taskdefs/${bin}.json", local.taskdef_vars[bin])' in taskdefs
+    rendered = expr(tf_locals["rendered_taskdefs"])
+    assert "for bin in keys(local.binaries)" in rendered
+    assert 'templatefile("${path.module}/../ecs-taskdefs/${bin}.json", local.taskdef_vars[bin])' in rendered
+    # local.taskdefs is each rendered file, plus the ADOT sidecar when enabled (test_observability.py).
+    assert expr(tf_locals["taskdefs"]).startswith("{for bin, td in local.rendered_taskdefs : bin => merge(td,")
 
 
 def test_every_binary_has_an_ecs_service_and_a_task_role():

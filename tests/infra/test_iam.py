@@ -96,7 +96,8 @@ def test_task_role_statements_come_from_aws_actions_json():
     assert "local.action_scopes[a]" in statements and "local.scope_resources[bin][scope]" in statements
 
     iam = [b for _, (n,), b in blocks("module", TERRAFORM, recursive=False) if n == "iam"][0]
-    assert expr(iam["task_statements"]) == "local.task_role_statements[each.key]"
+    # Plus, only with the ADOT collector sidecar, its X-Ray grant (test_observability.py checks it).
+    assert expr(iam["task_statements"]) == "concat(local.task_role_statements[each.key], local.adot_statements)"
 
 
 def test_task_role_has_no_other_permissions():

@@ -14,6 +14,7 @@ pub mod probe;
 pub mod proxy;
 pub mod redis_server;
 pub mod tasks;
+pub mod telemetry;
 pub mod tls;
 
 use std::{future::Future, time::Duration};

@@ -10,7 +10,7 @@ use std::{collections::HashSet, time::Duration};
 use sqlx::{PgConnection, PgPool};
 use switchyard_events::CloudEvent;
 
-use crate::{Incoming, MessageHandler, Outcome};
+use crate::{Incoming, MessageHandler, Outcome, metrics};
 
 /// The `inbox` table (defined in switchyard-core, see `db::INBOX_MIGRATOR`); workers run it before their own
 /// migrations.
@@ -119,6 +119,7 @@ impl<H: EventHandler> Inbox<H> {
         match claimed {
             Err(error) => return Outcome::retry(format!("inbox insert failed: {error}")),
             Ok(done) if done.rows_affected() == 0 => {
+                metrics::DUPLICATES_SKIPPED.add(1, &[&*message.queue]);
                 tracing::info!(event_id = %event.id, "event already processed; skipping duplicate delivery");
                 return Outcome::Done;
             }
@@ -168,6 +169,7 @@ impl<H: EventHandler> Inbox<H> {
             if claimed.remove(key) {
                 new.push((*event, *message));
             } else {
+                metrics::DUPLICATES_SKIPPED.add(1, &[&*message.queue]);
                 tracing::info!(
                     event_id = %event.id, message_id = %message.message_id,
                     "event already processed; skipping duplicate delivery"

@@ -10,6 +10,9 @@
 //!   all in the database ([`EventHandler::TRANSACTIONAL`]) gets a whole received batch in one transaction.
 //! - [`worker`]: the thin `main` of a worker binary: configuration from the environment, migrations, health
 //!   endpoint, the `healthcheck` subcommand.
+//! - [`metrics`]: handled / retried / rejected / released messages, duplicates skipped, handler and receive-to-done
+//!   latency, by queue (CloudWatch EMF). When traces are exported, each message gets a `process <queue>` consumer
+//!   span continuing the producer's `traceparent`, with a `handle <type>` span for the handler.
 //!
 //! A handler answers each message with an [`Outcome`]: `Done` (deleted), `Retry` (made visible again after a
 //! backoff; never deleted) or `Reject` (made visible at once, so SQS's redrive policy moves it to the DLQ after
@@ -17,6 +20,7 @@
 
 pub mod inbox;
 pub mod message;
+pub mod metrics;
 pub mod runtime;
 pub mod worker;
 

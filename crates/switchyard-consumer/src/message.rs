@@ -1,6 +1,6 @@
 //! Reading an SQS message: SNS envelope or raw body, attributes, receive count, trace context.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Deserialize;
@@ -42,6 +42,10 @@ pub struct Incoming {
     /// `id` and `type` of the payload when it looks like a CloudEvent (also when it is not a valid one), for logs.
     pub event_id: Option<String>,
     pub event_type: Option<String>,
+    /// When it was read from SQS (receive-to-done latency).
+    pub received_at: Instant,
+    /// The queue's name (the runtime sets it; the metrics' `Queue` dimension).
+    pub queue: Arc<str>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +176,8 @@ impl Incoming {
             event,
             event_id,
             event_type,
+            received_at: Instant::now(),
+            queue: Arc::from("unknown"),
         }
     }
 }

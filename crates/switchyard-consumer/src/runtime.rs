@@ -21,9 +21,13 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, field};
 
-use switchyard_core::health::HealthProbe;
+use switchyard_core::{
+    health::HealthProbe,
+    metric, otel,
+    trace::{TRACEPARENT, TraceContext},
+};
 
-use crate::{Incoming, MessageHandler, Outcome};
+use crate::{Incoming, MessageHandler, Outcome, metrics};
 
 /// SQS returns at most ten messages per receive and deletes at most ten per batch.
 const SQS_BATCH: usize = 10;
@@ -151,6 +155,7 @@ pub struct Consumer<H> {
 impl<H: MessageHandler> Consumer<H> {
     pub fn new(sqs: Client, config: ConsumerConfig, handler: H) -> Self {
         let stale_after = config.wait_time * 3 + Duration::from_secs(30);
+        metric::declare(metrics::ALL);
         Self {
             sqs,
             config: Arc::new(config),
@@ -168,6 +173,7 @@ impl<H: MessageHandler> Consumer<H> {
     pub async fn run(self, shutdown: CancellationToken) -> RunSummary {
         let config = self.config.clone();
         let queue = config.queue_name().to_owned();
+        let queue_label: Arc<str> = Arc::from(queue.as_str());
         let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
         let tracker = TaskTracker::new();
         let abort = CancellationToken::new();
@@ -251,7 +257,9 @@ impl<H: MessageHandler> Consumer<H> {
                     }
                     continue;
                 }
-                received.push(Incoming::from_sqs(&message));
+                let mut incoming = Incoming::from_sqs(&message);
+                incoming.queue = queue_label.clone();
+                received.push(incoming);
             }
             if received.is_empty() {
                 continue;
@@ -300,6 +308,7 @@ impl<H: MessageHandler> Consumer<H> {
             released: counters.released.load(Ordering::Relaxed),
         };
         tracing::info!(%queue, ?summary, "consumer stopped");
+        switchyard_core::telemetry::flush();
         summary
     }
 }
@@ -350,6 +359,9 @@ fn message_span(config: &ConsumerConfig, incoming: &Incoming) -> tracing::Span {
         event_type = field::Empty,
         trace_id = %incoming.trace.trace_id_hex(),
         span_id = %incoming.trace.span_id_hex(),
+        otel.kind = "consumer",
+        otel.name = field::Empty,
+        otel.status_code = field::Empty,
     );
     if let Some(id) = &incoming.event_id {
         span.record("event_id", id.as_str());
@@ -360,15 +372,46 @@ fn message_span(config: &ConsumerConfig, incoming: &Incoming) -> tracing::Span {
     span
 }
 
+/// The message's span when traces are exported: `process <queue>`, the child of the producer's `traceparent`; the
+/// message's context becomes the span's own (what a handler propagates). Without export, [`message_span`].
+fn traced_span(config: &ConsumerConfig, incoming: &mut Incoming) -> tracing::Span {
+    let span = message_span(config, incoming);
+    if otel::enabled() {
+        span.record("otel.name", format!("process {}", config.queue_name()));
+        let parent = incoming
+            .attributes
+            .get(TRACEPARENT)
+            .and_then(|tp| TraceContext::parse(tp));
+        incoming.trace = otel::continue_trace(&span, parent.as_ref());
+        span.record("trace_id", incoming.trace.trace_id_hex());
+        span.record("span_id", incoming.trace.span_id_hex());
+    }
+    span
+}
+
+/// The handler's span under a message's (only when traces are exported).
+fn handler_span(parent: &tracing::Span, incoming: &Incoming) -> tracing::Span {
+    if !otel::enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        parent: parent,
+        "handler",
+        otel.name = %format!("handle {}", incoming.event_type.as_deref().unwrap_or("message")),
+    )
+}
+
 /// Handles one message with a visibility heartbeat, then acts on the outcome.
 fn process<H: MessageHandler>(
     ctx: Arc<Ctx<H>>,
-    incoming: Incoming,
+    mut incoming: Incoming,
 ) -> impl Future<Output = ()> + Send {
-    let span = message_span(&ctx.config, &incoming);
+    let span = traced_span(&ctx.config, &mut incoming);
+    let handler = handler_span(&span, &incoming);
     async move {
         let config = &ctx.config;
-        let handling = ctx.handler.handle(&incoming);
+        let started = tokio::time::Instant::now();
+        let handling = ctx.handler.handle(&incoming).instrument(handler);
         tokio::pin!(handling);
         let start = tokio::time::Instant::now() + config.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(start, config.heartbeat_interval);
@@ -382,12 +425,16 @@ fn process<H: MessageHandler>(
                 }
             }
         };
+        if outcome.is_some() {
+            metrics::HANDLER_LATENCY.record(millis(started.elapsed()), &[&*incoming.queue]);
+        }
         match outcome {
             None => {
                 // Shutdown deadline: the handler future is dropped (its transaction rolls back), and the
                 // message is handed back to SQS at once.
                 set_visibility(&ctx.sqs, &config.queue_url, &incoming.receipt_handle, Duration::ZERO).await;
                 ctx.counters.released.fetch_add(1, Ordering::Relaxed);
+                metrics::MESSAGES_RELEASED.add(1, &[&*incoming.queue]);
                 tracing::warn!("released unfinished message at shutdown");
             }
             Some(outcome) => settle(&ctx, &incoming, outcome).await,
@@ -398,8 +445,21 @@ fn process<H: MessageHandler>(
 
 /// Handles a received batch in one call ([`MessageHandler::handle_batch`]) with one heartbeat for all of it, then
 /// acts on each message's outcome. Log lines of a message (retries, rejects) carry its span as in [`process`].
-async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, batch: Vec<Incoming>) {
+async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, mut batch: Vec<Incoming>) {
     let config = &ctx.config;
+    // Exported traces: each message its own span (they belong to different traces) and handler span, open while the
+    // batch is handled.
+    let spans: Vec<tracing::Span> = if otel::enabled() {
+        batch.iter_mut().map(|m| traced_span(config, m)).collect()
+    } else {
+        Vec::new()
+    };
+    let handler_spans: Vec<tracing::Span> = spans
+        .iter()
+        .zip(&batch)
+        .map(|(span, m)| handler_span(span, m))
+        .collect();
+    let started = tokio::time::Instant::now();
     let handling = ctx.handler.handle_batch(&batch);
     tokio::pin!(handling);
     let start = tokio::time::Instant::now() + config.heartbeat_interval;
@@ -414,11 +474,16 @@ async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, batch: Vec<Incoming>
             }
         }
     };
+    drop(handler_spans);
+    let queue = batch.first().map(|m| m.queue.clone());
     let Some(outcomes) = outcomes else {
         set_visibility_batch(&ctx.sqs, &config.queue_url, &batch, Duration::ZERO).await;
         ctx.counters
             .released
             .fetch_add(batch.len(), Ordering::Relaxed);
+        if let Some(queue) = &queue {
+            metrics::MESSAGES_RELEASED.add(batch.len() as u64, &[&**queue]);
+        }
         tracing::warn!(
             queue = config.queue_name(),
             messages = batch.len(),
@@ -426,12 +491,19 @@ async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, batch: Vec<Incoming>
         );
         return;
     };
+    if let Some(queue) = &queue {
+        metrics::HANDLER_LATENCY.record(millis(started.elapsed()), &[&**queue]);
+    }
     let mut outcomes = outcomes.into_iter();
-    for incoming in &batch {
+    for (i, incoming) in batch.iter().enumerate() {
         let outcome = outcomes
             .next()
             .unwrap_or_else(|| Outcome::retry("the handler returned no outcome for this message"));
-        if outcome == Outcome::Done {
+        if let Some(span) = spans.get(i) {
+            settle(&ctx, incoming, outcome)
+                .instrument(span.clone())
+                .await;
+        } else if outcome == Outcome::Done {
             // The common case without a span: nothing is logged at the default level.
             settle(&ctx, incoming, outcome).await;
         } else {
@@ -446,9 +518,14 @@ async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, batch: Vec<Incoming>
 async fn settle<H>(ctx: &Ctx<H>, incoming: &Incoming, outcome: Outcome) {
     let config = &ctx.config;
     let receipt = &incoming.receipt_handle;
+    let queue = [&*incoming.queue];
+    if outcome != Outcome::Done {
+        tracing::Span::current().record("otel.status_code", "error");
+    }
     match outcome {
         Outcome::Done => {
             ctx.counters.done.fetch_add(1, Ordering::Relaxed);
+            metrics::MESSAGES_HANDLED.add(1, &queue);
             tracing::debug!(message_id = %incoming.message_id, "message processed");
             if ctx.deletes.send(receipt.clone()).is_err() {
                 tracing::error!(
@@ -461,11 +538,13 @@ async fn settle<H>(ctx: &Ctx<H>, incoming: &Incoming, outcome: Outcome) {
                 .unwrap_or_else(|| config.retry_delay(incoming.receive_count))
                 .min(MAX_VISIBILITY);
             ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
+            metrics::MESSAGES_RETRIED.add(1, &queue);
             tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "handler asked to retry");
             set_visibility(&ctx.sqs, &config.queue_url, receipt, delay).await;
         }
         Outcome::Reject { reason } => {
             ctx.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            metrics::MESSAGES_REJECTED.add(1, &queue);
             tracing::error!(
                 %reason, body = %truncate(&incoming.raw_body, 512),
                 "message rejected; the redrive policy moves it to the DLQ after maxReceiveCount receives"
@@ -473,6 +552,11 @@ async fn settle<H>(ctx: &Ctx<H>, incoming: &Incoming, outcome: Outcome) {
             set_visibility(&ctx.sqs, &config.queue_url, receipt, Duration::ZERO).await;
         }
     }
+    metrics::RECEIVE_TO_DONE_LATENCY.record(millis(incoming.received_at.elapsed()), &queue);
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn truncate(s: &str, max: usize) -> &str {

@@ -130,7 +130,7 @@ where
         .about(format!("Switchyard worker {}", spec.name))
         .get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    telemetry::init(spec.name);
+    // The probe first: ECS runs it every few seconds, it needs no metrics recorder or span exporter.
     if cli.command == Some(WorkerCommand::Healthcheck) {
         return match config::parsed(&HEALTH_ADDR, DEFAULT_HEALTH_ADDR) {
             Ok(addr) => health::check(&addr.to_string()).await,
@@ -140,6 +140,7 @@ where
             }
         };
     }
+    telemetry::init(spec.name);
     match run(spec, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -7,8 +7,10 @@
 //!   problem+json naming the field instead of axum's plain-text messages.
 //! - [`extract`]: [`Path`] (a segment that is not valid UTF-8 or not of the parameter's type -> 404 problem) and
 //!   [`Query`] (422 naming the parameter). Services use these, never axum's own.
-//! - [`trace`]: a span per request carrying the W3C trace context; handlers get it with the [`Trace`] extractor
-//!   and pass it to `switchyard_outbox::enqueue`, so one trace id follows a request into the events it causes.
+//! - [`trace`]: a span per request carrying the W3C trace context (an OpenTelemetry server span when traces are
+//!   exported); handlers get it with the [`Trace`] extractor and pass it to `switchyard_outbox::enqueue`, so one
+//!   trace follows a request into the events it causes.
+//! - [`metrics`]: request count, latency, 4xx and 5xx by route template (CloudWatch EMF), recorded by that layer.
 //! - [`server`]: [`HttpSettings`] from the environment (`HTTP_ADDR`, `CORS_ALLOWED_ORIGINS`, body limit), the
 //!   common layers (problem+json 404 fallback, and problem+json for whatever error the framework answers itself,
 //!   such as 405), `/healthz`, [`serve`] with graceful shutdown, and the `healthcheck` subcommand.
@@ -23,6 +25,7 @@ pub mod app;
 pub mod cli;
 pub mod extract;
 pub mod json;
+pub mod metrics;
 pub mod openapi;
 pub mod page;
 pub mod precondition;

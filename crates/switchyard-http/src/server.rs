@@ -129,6 +129,7 @@ impl HttpSettings {
 /// Adds `/healthz`, the problem+json 404 fallback, problem+json for every other error the framework answers
 /// (see [`problem_for_framework_errors`]), the body limit, CORS and the per-request trace span.
 pub fn with_common_layers(router: Router, settings: &HttpSettings) -> Router {
+    switchyard_core::metric::declare(crate::metrics::ALL);
     let router = router
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound })
@@ -189,19 +190,22 @@ pub async fn problem_for_framework_errors(request: Request, next: Next) -> Respo
     problem
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish and writes the
+/// telemetry still aggregated (the last metrics interval, buffered spans).
 /// Handlers can extract `ConnectInfo<SocketAddr>` (the peer address, for throttling).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    switchyard_core::telemetry::flush();
+    served
 }
 
 /// The `healthcheck` subcommand of an HTTP service: GET `/healthz` on `HTTP_ADDR` (a wildcard address is probed on

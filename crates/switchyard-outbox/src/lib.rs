@@ -14,14 +14,20 @@
 //!
 //! Delivery is at least once (a crash between SNS's answer and the commit re-publishes); consumers deduplicate on
 //! the CloudEvent id, which a re-publish keeps.
+//!
+//! Observability: [`metrics`] (published, failed, the outbox's depth and lag); when traces are exported, an
+//! `outbox enqueue` span per event (its context is what the row stores) and a `publish <topic>` producer span per row
+//! (its context is what the SNS message carries, so consumers continue from it).
 
+pub mod metrics;
 mod relay;
 
 pub use relay::{Relay, RelayConfig, RelayError};
 
 use sqlx::{PgConnection, PgPool, migrate::Migrator};
-use switchyard_core::trace::TraceContext;
+use switchyard_core::{otel, trace::TraceContext};
 use switchyard_events::CloudEvent;
+use tracing::Instrument;
 
 /// The outbox table and its NOTIFY trigger; run with the service's own migrations (see `switchyard_core::db`).
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -67,16 +73,40 @@ pub async fn enqueue(
             size: payload.len(),
         });
     }
+    // Exported traces: the row carries the enqueue span's context, a child of the request's.
+    let (span, traceparent) = if otel::enabled() {
+        let span = tracing::info_span!(
+            "outbox_enqueue",
+            otel.name = "outbox enqueue",
+            event_id = %event.id,
+            event_type = %event.event_type,
+        );
+        let ctx = otel::continue_trace(&span, trace);
+        (span, Some(ctx.to_string()))
+    } else {
+        (tracing::Span::none(), trace.map(ToString::to_string))
+    };
     sqlx::query(
         "INSERT INTO outbox (event_id, event_type, payload, traceparent) VALUES ($1, $2, $3, $4)",
     )
     .bind(event.id)
     .bind(&event.event_type)
     .bind(payload)
-    .bind(trace.map(ToString::to_string))
+    .bind(traceparent)
     .execute(conn)
+    .instrument(span)
     .await?;
     Ok(())
+}
+
+/// Rows not yet published and the age of the oldest, in seconds (0 when empty): the relay's lag gauges and
+/// `yard status` read it.
+pub async fn backlog(conn: &mut PgConnection) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 FROM outbox",
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Rows not yet published (for health, tests and `yard`).

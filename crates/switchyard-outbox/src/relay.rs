@@ -13,9 +13,12 @@ use sqlx::{PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use switchyard_core::trace::TRACEPARENT;
+use switchyard_core::{
+    metric, otel,
+    trace::{TRACEPARENT, TraceContext},
+};
 
-use crate::MAX_MESSAGE_BYTES;
+use crate::{MAX_MESSAGE_BYTES, metrics};
 
 /// SNS `PublishBatch` takes at most ten entries.
 const SNS_BATCH: usize = 10;
@@ -83,6 +86,7 @@ impl Relay {
         schema: impl Into<String>,
         config: RelayConfig,
     ) -> Self {
+        metric::declare(metrics::ALL);
         Self {
             pool,
             sns,
@@ -97,6 +101,9 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let channel = format!("outbox_{}", self.schema);
         let mut listener: Option<PgListener> = None;
+        // Its own task, so the lag keeps being reported while a publish round is stuck.
+        let sampler =
+            metric::enabled().then(|| tokio::spawn(sample(self.pool.clone(), shutdown.clone())));
         while !shutdown.is_cancelled() {
             if listener.is_none() {
                 listener = self.listen(&channel).await;
@@ -127,7 +134,11 @@ impl Relay {
                 },
             }
         }
+        if let Some(sampler) = sampler {
+            sampler.abort();
+        }
         tracing::info!(topic = %self.topic_arn, "outbox relay stopped");
+        switchyard_core::telemetry::flush();
     }
 
     async fn listen(&self, channel: &str) -> Option<PgListener> {
@@ -170,10 +181,12 @@ impl Relay {
         )
         .await;
         let mut published = Vec::new();
+        let mut failed = 0;
         for (row, fate) in fates.into_iter().flatten() {
             match fate {
                 Fate::Published => published.push(row.id),
                 Fate::Failed(reason) => {
+                    failed += 1;
                     let delay = self.backoff(row.attempts);
                     tracing::warn!(
                         event_id = %row.event_id, event_type = %row.event_type, attempts = row.attempts + 1,
@@ -198,6 +211,8 @@ impl Relay {
                 .await?;
         }
         tx.commit().await?;
+        metrics::OUTBOX_PUBLISHED.add(published.len() as u64, &[]);
+        metrics::OUTBOX_PUBLISH_FAILED.add(failed, &[]);
         tracing::debug!(
             claimed = rows.len(),
             published = published.len(),
@@ -207,11 +222,55 @@ impl Relay {
     }
 
     async fn publish_batch<'r>(&self, batch: Vec<&'r Row>) -> Vec<(&'r Row, Fate)> {
+        // Exported traces: a producer span per row, child of the row's context; the message carries the span's.
+        let spans: Vec<(tracing::Span, String)> = if otel::enabled() {
+            batch.iter().map(|row| self.publish_span(row)).collect()
+        } else {
+            Vec::new()
+        };
         let entries: Result<Vec<_>, _> = batch
             .iter()
             .enumerate()
-            .map(|(i, row)| entry(i, row))
+            .map(|(i, row)| {
+                let traceparent = spans
+                    .get(i)
+                    .map(|(_, tp)| tp.as_str())
+                    .or(row.traceparent.as_deref());
+                entry(i, row, traceparent)
+            })
             .collect();
+        let fates = self.send_batch(batch, entries).await;
+        for ((_, fate), (span, _)) in fates.iter().zip(&spans) {
+            if matches!(fate, Fate::Failed(_)) {
+                span.record("otel.status_code", "error");
+            }
+        }
+        fates
+    }
+
+    /// The `publish <topic>` span of one row and the `traceparent` its message carries.
+    fn publish_span(&self, row: &Row) -> (tracing::Span, String) {
+        let topic = self.topic_arn.rsplit(':').next().unwrap_or(&self.topic_arn);
+        let span = tracing::info_span!(
+            "outbox_publish",
+            otel.name = %format!("publish {topic}"),
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "aws_sns",
+            messaging.destination.name = topic,
+            event_id = %row.event_id,
+            event_type = %row.event_type,
+        );
+        let parent = row.traceparent.as_deref().and_then(TraceContext::parse);
+        let ctx = otel::continue_trace(&span, parent.as_ref());
+        (span, ctx.to_string())
+    }
+
+    async fn send_batch<'r>(
+        &self,
+        batch: Vec<&'r Row>,
+        entries: Result<Vec<PublishBatchRequestEntry>, aws_sdk_sns::error::BuildError>,
+    ) -> Vec<(&'r Row, Fate)> {
         let entries = match entries {
             Ok(e) => e,
             Err(error) => {
@@ -272,6 +331,30 @@ impl Relay {
     }
 }
 
+/// Samples the outbox's depth and lag every [`metrics::SAMPLE_INTERVAL`] until `shutdown`.
+async fn sample(pool: PgPool, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(metrics::SAMPLE_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let sampled = match pool.acquire().await {
+            Ok(mut conn) => crate::backlog(&mut conn).await,
+            Err(error) => Err(error),
+        };
+        match sampled {
+            Ok((depth, lag)) => {
+                metrics::OUTBOX_DEPTH.set(depth as f64, &[]);
+                metrics::OUTBOX_LAG.set(lag, &[]);
+            }
+            // No value this round: the gauge shows missing data rather than a stale lag.
+            Err(error) => tracing::warn!(%error, "cannot sample the outbox backlog"),
+        }
+    }
+}
+
 /// Splits claimed rows into `PublishBatch` calls: at most ten entries and 256 KiB per call.
 fn batches(rows: &[Row]) -> Vec<Vec<&Row>> {
     let mut out: Vec<Vec<&Row>> = Vec::new();
@@ -295,6 +378,7 @@ fn batches(rows: &[Row]) -> Vec<Vec<&Row>> {
 fn entry(
     index: usize,
     row: &Row,
+    traceparent: Option<&str>,
 ) -> Result<PublishBatchRequestEntry, aws_sdk_sns::error::BuildError> {
     let string_attr = |value: &str| {
         MessageAttributeValue::builder()
@@ -306,7 +390,7 @@ fn entry(
         .id(index.to_string())
         .message(&row.payload)
         .message_attributes("type", string_attr(&row.event_type)?);
-    if let Some(tp) = &row.traceparent {
+    if let Some(tp) = traceparent {
         builder = builder.message_attributes(TRACEPARENT, string_attr(tp)?);
     }
     builder.build()

@@ -1,4 +1,4 @@
-//! Command line: `yard provision`, `yard dlq list|peek|redrive`, `yard events list`, `yard replay`.
+//! Command line: `yard provision`, `yard status`, `yard dlq list|peek|redrive`, `yard events list`, `yard replay`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use switchyard_topology::{Environment, Topology};
 
-use crate::{dlq, events, provision::Provisioner};
+use crate::{dlq, events, provision::Provisioner, status};
 
 #[derive(Debug, Parser)]
 #[command(name = "yard", about = "Switchyard operator CLI", version)]
@@ -33,6 +33,18 @@ pub enum Command {
         /// Print the report (and every ARN and URL) as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Per queue: messages waiting, in flight, delayed and in its DLQ; per publishing service: the outbox rows not yet
+    /// published and the age of the oldest. A table (coloured on a terminal) or, with --json, one JSON document.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Postgres URL for the outboxes (without it, only the queues are shown).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// SERVICE=SCHEMA of an outbox to read, repeatable (default: every publishing service, schema = its name).
+        #[arg(long = "outbox", value_name = "SERVICE=SCHEMA")]
+        outboxes: Vec<String>,
     },
     /// Dead-letter queues.
     Dlq {
@@ -192,6 +204,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Events { .. } => {}
+        Command::Status {
+            json,
+            database_url,
+            outboxes,
+        } => {
+            let services = if outboxes.is_empty() {
+                status::default_outboxes(&topology)
+            } else {
+                outboxes
+                    .iter()
+                    .map(|a| status::parse_outbox(a))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)?
+            };
+            let report = status::Status {
+                environment: env.as_str().to_owned(),
+                queues: status::queues(&sqs, &topology, &env).await?,
+                outboxes: match database_url {
+                    Some(url) => Some(status::outboxes(&url, &services).await),
+                    None => None,
+                },
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                use std::io::IsTerminal;
+                let color =
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                print!("{}", status::render(&report, color));
+            }
+        }
         Command::Replay {
             queue,
             since,
