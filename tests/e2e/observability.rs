@@ -8,6 +8,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use switchyard_core::trace::TraceContext;
 use switchyard_tests::{
@@ -85,6 +86,14 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
             ("JWT_AUDIENCE", AUDIENCE),
             ("REDIS_URL", &identity.redis_url),
             ("REDIS_KEY_PREFIX", &identity.prefix),
+            // The users projection's queue, and the service account its permission look-ups use.
+            ("QUEUE_URL", world.queue("tasks")),
+            ("WAIT_TIME_SECONDS", "1"),
+            ("IDENTITY_CLIENT_ID", &identity.client.id),
+            (
+                "IDENTITY_CLIENT_SECRET",
+                identity.client.secret.expose_secret(),
+            ),
         ],
     );
     let mut tasks = Captured::spawn("tasks", &workspace_bin("tasks"), &tasks_env);
@@ -130,16 +139,29 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
             .status()
             .is_success()
     );
-    let created: Value = http
-        .post(format!("{url}/v1/tasks"))
-        .bearer_auth(&tokens.access)
-        .json(&json!({"name": "trace me"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // 503 (creating nothing) until tasks' users projection has the user's `user.registered`.
+    let created: Value = eventually(
+        "tasks to know the user and create the task",
+        Duration::from_secs(30),
+        || async {
+            let r = http
+                .post(format!("{url}/v1/tasks"))
+                .bearer_auth(&tokens.access)
+                .json(&json!({"name": "trace me"}))
+                .send()
+                .await
+                .unwrap();
+            match r.status().as_u16() {
+                201 => Some(r.json().await.unwrap()),
+                503 => None,
+                other => panic!(
+                    "creating the task: {other} {}",
+                    r.text().await.unwrap_or_default()
+                ),
+            }
+        },
+    )
+    .await;
     let task_id = created["id"].as_str().expect("created").to_owned();
 
     // The client's own span: the HTTP span must be its child.
