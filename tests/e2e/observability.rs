@@ -178,9 +178,10 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
     assert_eq!(done.status(), 200);
     let trace = client.trace_id_hex();
 
-    // The trace is complete when both consumers' handler spans of task.completed arrived.
+    // The trace is complete when both consumers' handler spans of task.completed and the relay's publish arrived:
+    // each process exports on its own schedule, so the consumers' spans can arrive before the producer's.
     let spans = eventually(
-        "the mailer's and the archive's handler spans in the request's trace",
+        "the relay's publish and the mailer's and the archive's handler spans in the request's trace",
         Duration::from_secs(60),
         || async {
             let spans: Vec<ReceivedSpan> = otlp
@@ -193,7 +194,14 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
                     s.service == service && s.name == "handle switchyard.tasks.task.completed.v1"
                 })
             };
-            (handled_by("mailer") && handled_by("event-archive")).then_some(spans)
+            let published = spans.iter().any(|s| {
+                s.service == "tasks"
+                    && s.kind == PRODUCER
+                    && s.attributes.get("event_type").map(String::as_str)
+                        == Some("switchyard.tasks.task.completed.v1")
+            });
+            let served = spans.iter().any(|s| s.service == "tasks" && s.kind == SERVER);
+            (served && published && handled_by("mailer") && handled_by("event-archive")).then_some(spans)
         },
     )
     .await;
