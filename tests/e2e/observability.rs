@@ -65,6 +65,19 @@ fn one<'a>(
     found[0]
 }
 
+/// tasks' server span of a request.
+fn is_tasks_request(s: &ReceivedSpan) -> bool {
+    s.service == "tasks" && s.kind == SERVER
+}
+
+/// The relay's producer span that published the task.completed event.
+fn is_completed_publish(s: &ReceivedSpan) -> bool {
+    s.service == "tasks"
+        && s.kind == PRODUCER
+        && s.attributes.get("event_type").map(String::as_str)
+            == Some("switchyard.tasks.task.completed.v1")
+}
+
 #[tokio::test]
 async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes_declared_emf() {
     let world = World::new().await;
@@ -196,13 +209,8 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
                     s.service == service && s.name == "handle switchyard.tasks.task.completed.v1"
                 })
             };
-            let published = spans.iter().any(|s| {
-                s.service == "tasks"
-                    && s.kind == PRODUCER
-                    && s.attributes.get("event_type").map(String::as_str)
-                        == Some("switchyard.tasks.task.completed.v1")
-            });
-            let served = spans.iter().any(|s| s.service == "tasks" && s.kind == SERVER);
+            let published = spans.iter().any(is_completed_publish);
+            let served = spans.iter().any(is_tasks_request);
             (served && published && handled_by("mailer") && handled_by("event-archive")).then_some(spans)
         },
     )
@@ -213,9 +221,7 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
     });
 
     // tasks: the server span, child of the client's.
-    let request = one(&spans, "HTTP span", |s| {
-        s.service == "tasks" && s.kind == SERVER
-    });
+    let request = one(&spans, "HTTP span", is_tasks_request);
     assert_eq!(request.name, "PATCH /v1/tasks/{id}", "{names:?}");
     assert_eq!(request.parent_span_id, client.span_id_hex());
     assert_eq!(
@@ -235,12 +241,7 @@ async fn a_task_completion_is_one_trace_across_the_stack_and_every_binary_writes
         assert_eq!(e.parent_span_id, request.span_id, "{e:?}");
     }
     // ... and the relay's publish of task.completed, a producer span under its enqueue.
-    let publish = one(&spans, "publish of task.completed", |s| {
-        s.service == "tasks"
-            && s.kind == PRODUCER
-            && s.attributes.get("event_type").map(String::as_str)
-                == Some("switchyard.tasks.task.completed.v1")
-    });
+    let publish = one(&spans, "publish of task.completed", is_completed_publish);
     assert_eq!(
         publish.name,
         format!("publish {}", world.env.topic_name("task-events"))

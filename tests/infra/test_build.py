@@ -27,7 +27,8 @@ def test_the_binaries_are_linked_with_relr():
 
 
 def test_the_image_builds_with_an_ld_and_runs_on_a_glibc_that_know_relr():
-    build, runtime = _dockerfile_stages()[0], _dockerfile_stages()[-1]
+    stages = _dockerfile_stages()
+    build, runtime = stages[0], stages[-1]
     # bookworm: binutils 2.40; trixie: 2.44. bullseye's 2.35 would ignore the flag, and its image would not run it.
     assert re.search(r"-(bookworm|trixie)$", build.split(" ")[0]), f"build stage {build}: needs binutils >= 2.38"
     assert re.fullmatch(r"gcr\.io/distroless/cc-debian(1[2-9])(:\S+)?", runtime), f"runtime {runtime}: needs glibc >= 2.36"
