@@ -553,6 +553,20 @@ pub async fn run(opts: &Options) -> anyhow::Result<FootprintReport> {
             ]
         })
         .collect();
+    // `FOOTPRINT_HOLD_SECS=N`: keep the idle processes for N seconds so their pages can be inspected
+    // (`tools/resident-code.py <pid>`: which crates' code is resident).
+    if let Some(secs) = std::env::var("FOOTPRINT_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        for p in &procs {
+            eprintln!(
+                "footprint: holding {} (pid {}) idle for {secs} s",
+                p.name, p.pid
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
     let cpu_before: Vec<f64> = procs.iter().map(|p| cpu_seconds(p.pid)).collect();
     let started = Instant::now();
 
