@@ -376,7 +376,7 @@ async fn relay_drain(env: &Env) -> anyhow::Result<()> {
         &env.schema,
         RelayConfig::default(),
     );
-    while relay.publish_available().await? > 0 {}
+    relay.drain().await?;
     Ok(())
 }
 

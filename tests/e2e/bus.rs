@@ -175,3 +175,43 @@ async fn concurrent_relays_never_publish_a_row_twice() {
     assert_eq!(ids(&archived), events.iter().map(|e| e.id).collect());
     world.finish().await;
 }
+
+#[tokio::test]
+async fn a_drain_with_rounds_in_flight_publishes_every_row_once_and_empties_the_outbox() {
+    let world = World::new().await;
+    let pool = world
+        .database("tasks", &[&switchyard_outbox::MIGRATOR])
+        .await;
+    let events: Vec<CloudEvent> = (0..45)
+        .map(|n| switchyard_tests::probe::event(n, false))
+        .collect();
+    for e in &events {
+        let mut tx = pool.begin().await.unwrap();
+        enqueue(&mut tx, e, None).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let relay = Relay::new(
+        pool.clone(),
+        world.sns.clone(),
+        world.topic("task-events"),
+        world.schema_name("tasks"),
+        RelayConfig {
+            claim_size: 4,
+            rounds_in_flight: 3,
+            ..RelayConfig::default()
+        },
+    );
+    // Rounds of 4 from three lanes: the lanes' transactions overlap, so each must skip the others' rows.
+    assert_eq!(relay.drain().await.unwrap(), 45, "every row claimed once");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "published rows are deleted");
+    let archived = world
+        .drain(world.queue("event-archive"), 45, Duration::from_secs(30))
+        .await;
+    assert_eq!(archived.len(), 45);
+    assert_eq!(ids(&archived), events.iter().map(|e| e.id).collect());
+    world.finish().await;
+}

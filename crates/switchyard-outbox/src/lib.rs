@@ -8,7 +8,8 @@
 //!   missed notification or a failed attempt is picked up anyway;
 //! - claims up to `claim_size` rows with `FOR UPDATE SKIP LOCKED` inside one transaction, so concurrent relays never
 //!   publish the same row at the same time;
-//! - publishes them with SNS `PublishBatch` (10 entries, 256 KiB per call, several calls concurrently);
+//! - publishes them with SNS `PublishBatch` (10 entries, 256 KiB per call, several calls concurrently), with
+//!   `rounds_in_flight` rounds at once while draining, so one round's delete and commit overlap the next one's calls;
 //! - deletes what SNS accepted and, for the rest, records the error and pushes `available_at` out with exponential
 //!   backoff and jitter. Nothing is dropped: a row leaves the table only after SNS acknowledged it.
 //!

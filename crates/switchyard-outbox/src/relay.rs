@@ -27,6 +27,9 @@ const SNS_BATCH: usize = 10;
 pub struct RelayConfig {
     /// Rows claimed per round (published as up to `claim_size / 10` concurrent `PublishBatch` calls).
     pub claim_size: i64,
+    /// Rounds in flight at once while draining, each its own transaction over rows the others skip: one round's
+    /// claim, delete and commit overlap the next one's `PublishBatch` calls instead of adding to them.
+    pub rounds_in_flight: usize,
     /// How often to look for rows without a notification (retries after backoff, missed NOTIFYs).
     pub sweep_interval: Duration,
     /// First retry delay after a failed publish; doubles per attempt, with jitter.
@@ -39,6 +42,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             claim_size: 50,
+            rounds_in_flight: 2,
             sweep_interval: Duration::from_secs(1),
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
@@ -108,15 +112,8 @@ impl Relay {
             if listener.is_none() {
                 listener = self.listen(&channel).await;
             }
-            loop {
-                match self.publish_available().await {
-                    Ok(0) => break,
-                    Ok(_) => continue,
-                    Err(error) => {
-                        tracing::error!(%error, "outbox relay round failed; retrying after the sweep interval");
-                        break;
-                    }
-                }
+            if let Err(error) = self.drain().await {
+                tracing::error!(%error, "outbox relay round failed; retrying after the sweep interval");
             }
             let sweep = tokio::time::sleep(self.config.sweep_interval);
             match listener.as_mut() {
@@ -156,6 +153,22 @@ impl Relay {
                 None
             }
         }
+    }
+
+    /// Publishes until no round claims anything: `rounds_in_flight` rounds at a time, each starting the next as soon
+    /// as it commits. Returns how many rows were claimed; on a database error the other rounds finish theirs first.
+    pub async fn drain(&self) -> Result<usize, RelayError> {
+        let lane = || async {
+            let mut claimed = 0;
+            loop {
+                match self.publish_available().await? {
+                    0 => return Ok::<_, RelayError>(claimed),
+                    n => claimed += n,
+                }
+            }
+        };
+        let lanes = join_all((0..self.config.rounds_in_flight.max(1)).map(|_| lane())).await;
+        lanes.into_iter().sum()
     }
 
     /// One round: claims available rows, publishes them, deletes the published ones and reschedules the rest, all
