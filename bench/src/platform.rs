@@ -83,6 +83,7 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
         .context("bench setup (is `make deps` running moto and Postgres?)")?;
     let (mut plain, mut runtime, mut inbox, mut relay, mut publish) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let mut relay_one_round = vec![];
     let (mut cpu_plain, mut cpu_runtime, mut cpu_inbox) = (vec![], vec![], vec![]);
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}");
@@ -113,16 +114,20 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
         // right after the outbox was filled (autovacuum, a busier emulator).
         let events = fill_outbox(&env, n).await?;
         if round % 2 == 1 {
-            let ((rate, _), ()) = measure(n, relay_drain(&env)).await?;
+            let ((rate, _), ()) = measure(n, relay_drain(&env, 2)).await?;
             relay.push(rate);
             let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
             publish.push(rate);
         } else {
             let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
             publish.push(rate);
-            let ((rate, _), ()) = measure(n, relay_drain(&env)).await?;
+            let ((rate, _), ()) = measure(n, relay_drain(&env, 2)).await?;
             relay.push(rate);
         }
+        // The relay as it was before `rounds_in_flight` (one round at a time), on an outbox of its own.
+        fill_outbox(&env, n).await?;
+        let ((rate, _), ()) = measure(n, relay_drain(&env, 1)).await?;
+        relay_one_round.push(rate);
     }
     teardown(&env).await;
 
@@ -177,8 +182,16 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
                 "plain PublishBatch loop",
                 "msg/s",
                 relay,
-                publish,
+                publish.clone(),
                 Some(0.9),
+            ),
+            row(
+                "outbox relay, one round at a time",
+                "plain PublishBatch loop",
+                "msg/s",
+                relay_one_round,
+                publish,
+                None,
             ),
         ],
         measurements: vec![
@@ -368,13 +381,16 @@ async fn fill_outbox(env: &Env, n: usize) -> anyhow::Result<Vec<CloudEvent>> {
     Ok(events)
 }
 
-async fn relay_drain(env: &Env) -> anyhow::Result<()> {
+async fn relay_drain(env: &Env, rounds_in_flight: usize) -> anyhow::Result<()> {
     let relay = Relay::new(
         env.pool.clone(),
         env.sns.clone(),
         &env.topic_arn,
         &env.schema,
-        RelayConfig::default(),
+        RelayConfig {
+            rounds_in_flight,
+            ..RelayConfig::default()
+        },
     );
     relay.drain().await?;
     Ok(())
