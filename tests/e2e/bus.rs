@@ -126,13 +126,12 @@ async fn one_event_reaches_every_subscribed_queue_and_filters_keep_others_out() 
     world.finish().await;
 }
 
-#[tokio::test]
-async fn concurrent_relays_never_publish_a_row_twice() {
-    let world = World::new().await;
+/// A tasks outbox holding `n` probe events, each committed on its own.
+async fn outbox_with(world: &World, n: usize) -> (sqlx::PgPool, Vec<CloudEvent>) {
     let pool = world
         .database("tasks", &[&switchyard_outbox::MIGRATOR])
         .await;
-    let events: Vec<CloudEvent> = (0..60)
+    let events: Vec<CloudEvent> = (0..n)
         .map(|n| switchyard_tests::probe::event(n, false))
         .collect();
     for e in &events {
@@ -140,12 +139,40 @@ async fn concurrent_relays_never_publish_a_row_twice() {
         enqueue(&mut tx, e, None).await.unwrap();
         tx.commit().await.unwrap();
     }
+    (pool, events)
+}
+
+fn tasks_relay(world: &World, pool: &sqlx::PgPool, config: RelayConfig) -> Relay {
+    Relay::new(
+        pool.clone(),
+        world.sns.clone(),
+        world.topic("task-events"),
+        world.schema_name("tasks"),
+        config,
+    )
+}
+
+/// The archive's queue receives each of `events` exactly once.
+async fn assert_each_archived_once(world: &World, events: &[CloudEvent]) {
+    let archived = world
+        .drain(
+            world.queue("event-archive"),
+            events.len(),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(archived.len(), events.len());
+    assert_eq!(ids(&archived), events.iter().map(|e| e.id).collect());
+}
+
+#[tokio::test]
+async fn concurrent_relays_never_publish_a_row_twice() {
+    let world = World::new().await;
+    let (pool, events) = outbox_with(&world, 60).await;
     let relay = |claim| {
-        Relay::new(
-            pool.clone(),
-            world.sns.clone(),
-            world.topic("task-events"),
-            world.schema_name("tasks"),
+        tasks_relay(
+            &world,
+            &pool,
             RelayConfig {
                 claim_size: claim,
                 ..RelayConfig::default()
@@ -153,48 +180,24 @@ async fn concurrent_relays_never_publish_a_row_twice() {
         )
     };
     let (a, b, c) = (relay(7), relay(11), relay(13));
-    let drain = |r: Relay| async move {
-        let mut n = 0;
-        loop {
-            match r.publish_available().await.unwrap() {
-                0 => return n,
-                k => n += k,
-            }
-        }
-    };
-    let (na, nb, nc) = tokio::join!(drain(a), drain(b), drain(c));
+    let (na, nb, nc) = tokio::join!(a.drain(), b.drain(), c.drain());
+    let (na, nb, nc) = (na.unwrap(), nb.unwrap(), nc.unwrap());
     assert_eq!(
         na + nb + nc,
         60,
         "each row claimed by exactly one relay ({na}+{nb}+{nc})"
     );
-    let archived = world
-        .drain(world.queue("event-archive"), 60, Duration::from_secs(30))
-        .await;
-    assert_eq!(archived.len(), 60);
-    assert_eq!(ids(&archived), events.iter().map(|e| e.id).collect());
+    assert_each_archived_once(&world, &events).await;
     world.finish().await;
 }
 
 #[tokio::test]
 async fn a_drain_with_rounds_in_flight_publishes_every_row_once_and_empties_the_outbox() {
     let world = World::new().await;
-    let pool = world
-        .database("tasks", &[&switchyard_outbox::MIGRATOR])
-        .await;
-    let events: Vec<CloudEvent> = (0..45)
-        .map(|n| switchyard_tests::probe::event(n, false))
-        .collect();
-    for e in &events {
-        let mut tx = pool.begin().await.unwrap();
-        enqueue(&mut tx, e, None).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        world.sns.clone(),
-        world.topic("task-events"),
-        world.schema_name("tasks"),
+    let (pool, events) = outbox_with(&world, 45).await;
+    let relay = tasks_relay(
+        &world,
+        &pool,
         RelayConfig {
             claim_size: 4,
             rounds_in_flight: 3,
@@ -208,10 +211,6 @@ async fn a_drain_with_rounds_in_flight_publishes_every_row_once_and_empties_the_
         .await
         .unwrap();
     assert_eq!(left, 0, "published rows are deleted");
-    let archived = world
-        .drain(world.queue("event-archive"), 45, Duration::from_secs(30))
-        .await;
-    assert_eq!(archived.len(), 45);
-    assert_eq!(ids(&archived), events.iter().map(|e| e.id).collect());
+    assert_each_archived_once(&world, &events).await;
     world.finish().await;
 }
