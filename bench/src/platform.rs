@@ -84,6 +84,7 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
     let (mut plain, mut runtime, mut inbox, mut relay, mut publish) =
         (vec![], vec![], vec![], vec![], vec![]);
     let mut relay_one_round = vec![];
+    let default_rounds = RelayConfig::default().rounds_in_flight;
     let (mut cpu_plain, mut cpu_runtime, mut cpu_inbox) = (vec![], vec![], vec![]);
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}");
@@ -114,14 +115,14 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
         // right after the outbox was filled (autovacuum, a busier emulator).
         let events = fill_outbox(&env, n).await?;
         if round % 2 == 1 {
-            let ((rate, _), ()) = measure(n, relay_drain(&env, 2)).await?;
+            let ((rate, _), ()) = measure(n, relay_drain(&env, default_rounds)).await?;
             relay.push(rate);
             let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
             publish.push(rate);
         } else {
             let ((rate, _), ()) = measure(n, publish_loop(&env, &events)).await?;
             publish.push(rate);
-            let ((rate, _), ()) = measure(n, relay_drain(&env, 2)).await?;
+            let ((rate, _), ()) = measure(n, relay_drain(&env, default_rounds)).await?;
             relay.push(rate);
         }
         // The relay as it was before `rounds_in_flight` (one round at a time), on an outbox of its own.
