@@ -92,7 +92,7 @@ pub async fn run(samples: usize) -> anyhow::Result<Vec<Extra>> {
     let committed = Arc::new(Mutex::new(HashMap::new()));
     let wake = Arc::new(Notify::new());
     let consumer = Consumer::new(
-        world.sqs.clone(),
+        world.queues.clone(),
         ConsumerConfig::new(world.queue("event-archive")),
         Timed {
             inner: Inbox::new(archive.clone(), event_archive::Archive),

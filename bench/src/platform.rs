@@ -27,6 +27,8 @@ use crate::stats::{Extra, Report, Row, cpu_time, median};
 
 struct Env {
     sqs: aws_sdk_sqs::Client,
+    /// The runtime's own client (the consumer rows); the plain loop is the SDK's.
+    queues: switchyard_consumer::Sqs,
     sns: aws_sdk_sns::Client,
     queue_url: String,
     topic_arn: String,
@@ -223,6 +225,7 @@ async fn measure<T>(
 async fn setup() -> anyhow::Result<Env> {
     let aws = aws_config_for(&endpoint()).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queues = switchyard_consumer::Sqs::new(&aws).await?;
     let sns = aws_sdk_sns::Client::new(&aws);
     let id = unique();
     let queue_url = sqs
@@ -256,6 +259,7 @@ async fn setup() -> anyhow::Result<Env> {
     .await?;
     Ok(Env {
         sqs,
+        queues,
         sns,
         queue_url,
         topic_arn,
@@ -353,7 +357,7 @@ async fn consume<H: MessageHandler>(
 ) -> anyhow::Result<(f64, f64)> {
     let mut config = ConsumerConfig::new(&env.queue_url);
     config.wait_time = Duration::from_secs(1);
-    let consumer = Consumer::new(env.sqs.clone(), config, handler);
+    let consumer = Consumer::new(env.queues.clone(), config, handler);
     let stop = CancellationToken::new();
     let done = counter.done.notified();
     let measured = measure(n, async {

@@ -29,7 +29,7 @@ fn start_with<H: MessageHandler>(
     let mut config =
         ConsumerConfig::new(world.queue(queue)).with_visibility(Duration::from_secs(10));
     config.wait_time = Duration::from_secs(1);
-    let consumer = Consumer::new(world.sqs.clone(), config, handler);
+    let consumer = Consumer::new(world.queues.clone(), config, handler);
     let token = CancellationToken::new();
     let handle = tokio::spawn(consumer.run(token.clone()));
     (token, handle)
@@ -259,4 +259,90 @@ async fn a_batch_with_a_duplicate_and_a_poison_message_applies_the_event_once_an
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert!(letters[0].body.contains(&poison.id.to_string()));
     world.finish().await;
+}
+
+/// The runtime's own SQS client against the emulator: what the SDK sent comes back with its attributes and receive
+/// count, visibility changes and batched deletes take effect, and SQS's errors come back named.
+#[tokio::test]
+async fn the_runtime_sqs_client_receives_releases_deletes_and_names_sqs_errors() {
+    use switchyard_consumer::{
+        SqsError,
+        sqs::{Receive, Sqs},
+    };
+    let world = World::new().await;
+    let queue = world.queue("event-archive").to_owned();
+    let sqs: &Sqs = &world.queues;
+    world
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("héllo {\"json\": true}")
+        .message_attributes(
+            "type",
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("t.v1")
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("send");
+    let ask = Receive {
+        max_messages: 10,
+        wait: Duration::from_secs(1),
+        visibility: Duration::from_secs(30),
+    };
+    let receive = || async {
+        let got = sqs.receive(&queue, &ask).await.expect("receive");
+        (!got.is_empty()).then_some(got)
+    };
+    let first = eventually("the message received", Duration::from_secs(15), receive).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].body, "héllo {\"json\": true}");
+    assert_eq!(first[0].receive_count(), Some(1));
+    assert_eq!(
+        first[0].string_attributes().collect::<Vec<_>>(),
+        vec![("type", "t.v1")]
+    );
+
+    // Released at once: received again, now the second time.
+    let failed = sqs
+        .change_visibility_batch(&queue, [first[0].receipt_handle.as_str()], Duration::ZERO)
+        .await
+        .expect("visibility batch");
+    assert!(failed.is_empty(), "{failed:?}");
+    let second = eventually(
+        "the released message again",
+        Duration::from_secs(15),
+        receive,
+    )
+    .await;
+    assert_eq!(second[0].message_id, first[0].message_id);
+    assert_eq!(second[0].receive_count(), Some(2));
+    sqs.change_visibility(&queue, &second[0].receipt_handle, Duration::from_secs(60))
+        .await
+        .expect("visibility");
+
+    let failed = sqs
+        .delete_batch(&queue, &[second[0].receipt_handle.clone()])
+        .await
+        .expect("delete batch");
+    assert!(failed.is_empty(), "{failed:?}");
+    eventually("the queue empty", Duration::from_secs(15), || async {
+        (world.depth(&queue).await == 0).then_some(())
+    })
+    .await;
+
+    let missing = format!("{}-missing", queue);
+    match sqs.receive(&missing, &ask).await {
+        Err(SqsError::Service { status, code, .. }) => {
+            assert_eq!(status, 400);
+            assert!(
+                code == "QueueDoesNotExist" || code == "NonExistentQueue",
+                "{code}"
+            );
+        }
+        other => panic!("expected QueueDoesNotExist, got {other:?}"),
+    }
 }

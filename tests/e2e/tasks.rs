@@ -42,7 +42,7 @@ fn archive_consumer(
     let mut config = ConsumerConfig::new(world.queue("event-archive"));
     config.wait_time = Duration::from_secs(1);
     let consumer = Consumer::new(
-        world.sqs.clone(),
+        world.queues.clone(),
         config,
         Inbox::new(pool.clone(), event_archive::Archive),
     );
@@ -522,7 +522,7 @@ async fn a_consumer_that_missed_events_catches_up_through_replay_and_a_second_re
         let mut config = ConsumerConfig::new(world.queue("mailer"));
         config.wait_time = Duration::from_secs(1);
         let consumer = Consumer::new(
-            world.sqs.clone(),
+            world.queues.clone(),
             config,
             Inbox::new(probe_db.clone(), Probe::default()),
         );

@@ -67,6 +67,8 @@ pub struct World {
     pub aws: SdkConfig,
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The worker runtime's own SQS client (what `Consumer` takes), on the same configuration.
+    pub queues: switchyard_consumer::Sqs,
     pub topology: Topology,
     pub resources: Resources,
     schemas: std::sync::Mutex<Vec<String>>,
@@ -80,6 +82,9 @@ impl World {
         let aws = aws_config_for(&endpoint()).await;
         let sns = aws_sdk_sns::Client::new(&aws);
         let sqs = aws_sdk_sqs::Client::new(&aws);
+        let queues = switchyard_consumer::Sqs::new(&aws)
+            .await
+            .expect("the runtime's SQS client");
         let topology = Topology::embedded().expect("topology.json is valid");
         let report = Provisioner {
             sns: &sns,
@@ -98,6 +103,7 @@ impl World {
             aws,
             sns,
             sqs,
+            queues,
             topology,
             resources: report.resources,
             schemas: std::sync::Mutex::new(Vec::new()),

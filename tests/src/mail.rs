@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_sqs::types::Message;
 use sqlx::PgPool;
 use switchyard_consumer::Incoming;
+use switchyard_consumer::sqs::Message;
 
 use crate::World;
 
@@ -49,13 +49,12 @@ pub async fn mail_database(world: &World, component: &str) -> PgPool {
 
 /// An SQS message with `body`, as the runtime hands it to a handler (first receive).
 pub fn incoming(body: &str) -> Incoming {
-    Incoming::from_sqs(
-        &Message::builder()
-            .message_id(crate::unique())
-            .receipt_handle("test-receipt")
-            .body(body)
-            .build(),
-    )
+    Incoming::from_sqs(Message {
+        message_id: crate::unique(),
+        receipt_handle: "test-receipt".into(),
+        body: body.into(),
+        ..Message::default()
+    })
 }
 
 /// A sending identity of this world: the domain `<world id>.mail.test` verified on the emulator, its Bounce and

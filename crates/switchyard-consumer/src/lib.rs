@@ -2,6 +2,9 @@
 //!
 //! - [`message`]: turns an SQS message into an [`Incoming`]: raw bodies and SNS envelopes (raw delivery off)
 //!   alike, with message attributes, receive count and the continued W3C trace context.
+//! - [`sqs`]: the runtime's own SQS client ([`Sqs`]): receive, batched delete and visibility changes over the JSON
+//!   protocol, SigV4-signed, configured from the same `SdkConfig` as the SDK's clients (the SDK's client was the
+//!   largest cost per message).
 //! - [`runtime`]: the [`Consumer`]: long polling (20 s), batches of up to 10, at most `max_in_flight` messages in
 //!   flight (a semaphore), a visibility heartbeat while a handler runs, batched deletes of successes, and graceful
 //!   shutdown (stop receiving, finish in-flight work within a deadline, make the rest visible again).
@@ -22,6 +25,7 @@ pub mod inbox;
 pub mod message;
 pub mod metrics;
 pub mod runtime;
+pub mod sqs;
 pub mod worker;
 
 use std::time::Duration;
@@ -29,6 +33,7 @@ use std::time::Duration;
 pub use inbox::{EventHandler, HandlerError, Inbox, MIGRATOR};
 pub use message::{Incoming, SnsKind};
 pub use runtime::{Consumer, ConsumerConfig, ConsumerHealth, RunSummary};
+pub use sqs::{Sqs, SqsError};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

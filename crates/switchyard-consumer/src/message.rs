@@ -2,10 +2,11 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Deserialize;
 use switchyard_core::trace::{TRACEPARENT, TraceContext};
 use switchyard_events::CloudEvent;
+
+use crate::sqs::Message;
 
 /// How the message reached the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,22 +89,18 @@ fn cloud_event(body: &str) -> Option<CloudEvent> {
 }
 
 impl Incoming {
-    pub fn from_sqs(message: &Message) -> Self {
-        let raw_body = message.body().unwrap_or_default().to_owned();
+    pub fn from_sqs(message: Message) -> Self {
         let mut attributes: BTreeMap<String, String> = message
-            .message_attributes()
-            .map(|attrs| {
-                attrs
-                    .iter()
-                    .filter_map(|(k, v)| v.string_value().map(|s| (k.clone(), s.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let receive_count = message
-            .attributes()
-            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+            .string_attributes()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let receive_count = message.receive_count().unwrap_or(1);
+        let Message {
+            message_id,
+            receipt_handle,
+            body: raw_body,
+            ..
+        } = message;
 
         // Raw delivery (every Switchyard subscription) carries the CloudEvent itself: try that first, so the common
         // case parses the body once; only what is not one is read as an SNS envelope.
@@ -165,8 +162,8 @@ impl Incoming {
         };
 
         Self {
-            message_id: message.message_id().unwrap_or_default().to_owned(),
-            receipt_handle: message.receipt_handle().unwrap_or_default().to_owned(),
+            message_id,
+            receipt_handle,
             receive_count,
             kind,
             body,
@@ -184,35 +181,34 @@ impl Incoming {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_sqs::types::MessageAttributeValue;
-
     use super::*;
+    use crate::sqs::MessageAttribute;
 
     const EVENT: &str = r#"{"specversion":"1.0","id":"0190a6c8-0000-7000-8000-000000000001","source":"/t","type":"switchyard.test.v1","time":"2026-01-01T00:00:00Z","data":{}}"#;
 
-    fn sqs(body: &str) -> aws_sdk_sqs::types::builders::MessageBuilder {
-        Message::builder()
-            .message_id("m-1")
-            .receipt_handle("r-1")
-            .body(body)
-            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "3")
+    fn sqs(body: &str) -> Message {
+        Message {
+            message_id: "m-1".into(),
+            receipt_handle: "r-1".into(),
+            body: body.into(),
+            attributes: [("ApproximateReceiveCount".to_owned(), "3".to_owned())].into(),
+            ..Message::default()
+        }
     }
 
     #[test]
     fn raw_delivery_keeps_body_and_attributes() {
         let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let attr = |v: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-                .unwrap()
-        };
-        let msg = sqs(EVENT)
-            .message_attributes("type", attr("switchyard.test.v1"))
-            .message_attributes("traceparent", attr(tp))
-            .build();
-        let incoming = Incoming::from_sqs(&msg);
+        let mut msg = sqs(EVENT);
+        msg.message_attributes = [
+            (
+                "type".to_owned(),
+                MessageAttribute::string("switchyard.test.v1"),
+            ),
+            ("traceparent".to_owned(), MessageAttribute::string(tp)),
+        ]
+        .into();
+        let incoming = Incoming::from_sqs(msg);
         assert_eq!(incoming.kind, SnsKind::Raw);
         assert_eq!(incoming.body, EVENT);
         assert_eq!(incoming.receive_count, 3);
@@ -245,7 +241,7 @@ mod tests {
             }
         })
         .to_string();
-        let incoming = Incoming::from_sqs(&sqs(&envelope).build());
+        let incoming = Incoming::from_sqs(sqs(&envelope));
         assert!(
             matches!(incoming.kind, SnsKind::Notification { ref sns_message_id, .. } if sns_message_id == "sns-1")
         );
@@ -270,19 +266,19 @@ mod tests {
         })
         .to_string();
         assert!(matches!(
-            Incoming::from_sqs(&sqs(&confirm).build()).kind,
+            Incoming::from_sqs(sqs(&confirm)).kind,
             SnsKind::Control { .. }
         ));
 
-        let garbage = Incoming::from_sqs(&sqs("{not json").build());
+        let garbage = Incoming::from_sqs(sqs("{not json"));
         assert_eq!(garbage.kind, SnsKind::Raw);
         assert_eq!(garbage.event_id, None);
         assert!(garbage.event.is_none());
 
         // Looks like a CloudEvent (for logs) but is not a valid one: no event, the id still logged.
-        let bad = Incoming::from_sqs(
-            &sqs(r#"{"specversion":"1.0","id":"x-1","type":"t.v1","source":"/s"}"#).build(),
-        );
+        let bad = Incoming::from_sqs(sqs(
+            r#"{"specversion":"1.0","id":"x-1","type":"t.v1","source":"/s"}"#,
+        ));
         assert!(bad.event.is_none());
         assert_eq!(bad.event_id.as_deref(), Some("x-1"));
         assert_eq!(garbage.receive_count, 3);

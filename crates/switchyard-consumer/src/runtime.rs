@@ -8,14 +8,6 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use aws_sdk_sqs::{
-    Client,
-    error::DisplayErrorContext,
-    types::{
-        ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-        MessageSystemAttributeName,
-    },
-};
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -27,7 +19,10 @@ use switchyard_core::{
     trace::{TRACEPARENT, TraceContext},
 };
 
-use crate::{Incoming, MessageHandler, Outcome, metrics};
+use crate::{
+    Incoming, MessageHandler, Outcome, metrics,
+    sqs::{Receive, Sqs},
+};
 
 /// SQS returns at most ten messages per receive and deletes at most ten per batch.
 const SQS_BATCH: usize = 10;
@@ -146,14 +141,14 @@ struct Counters {
 
 /// Consumes one queue with one handler.
 pub struct Consumer<H> {
-    sqs: Client,
+    sqs: Sqs,
     config: Arc<ConsumerConfig>,
     handler: Arc<H>,
     health: Arc<ConsumerHealth>,
 }
 
 impl<H: MessageHandler> Consumer<H> {
-    pub fn new(sqs: Client, config: ConsumerConfig, handler: H) -> Self {
+    pub fn new(sqs: Sqs, config: ConsumerConfig, handler: H) -> Self {
         let stale_after = config.wait_time * 3 + Duration::from_secs(30);
         metric::declare(metrics::ALL);
         Self {
@@ -206,16 +201,12 @@ impl<H: MessageHandler> Consumer<H> {
                     Err(_) => break,
                 },
             };
-            let receive = self
-                .sqs
-                .receive_message()
-                .queue_url(&config.queue_url)
-                .max_number_of_messages(batch as i32)
-                .wait_time_seconds(config.wait_time.as_secs() as i32)
-                .visibility_timeout(config.visibility_timeout.as_secs().max(1) as i32)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .message_attribute_names("All")
-                .send();
+            let ask = Receive {
+                max_messages: batch as u32,
+                wait: config.wait_time,
+                visibility: config.visibility_timeout,
+            };
+            let receive = self.sqs.receive(&config.queue_url, &ask);
             tokio::pin!(receive);
             let received = tokio::select! {
                 _ = shutdown.cancelled() => {
@@ -227,10 +218,10 @@ impl<H: MessageHandler> Consumer<H> {
                 r = &mut receive => r,
             };
             let messages = match received {
-                Ok(out) => {
+                Ok(messages) => {
                     receive_failures = 0;
                     self.health.mark_ok();
-                    out.messages.unwrap_or_default()
+                    messages
                 }
                 Err(error) => {
                     receive_failures += 1;
@@ -238,7 +229,7 @@ impl<H: MessageHandler> Consumer<H> {
                         .saturating_mul(2u32.saturating_pow(receive_failures.min(6)))
                         .min(Duration::from_secs(30));
                     tracing::error!(
-                        %queue, error = %DisplayErrorContext(&error), retry_in_ms = pause.as_millis() as u64,
+                        %queue, error = %error, retry_in_ms = pause.as_millis() as u64,
                         "receive failed"
                     );
                     tokio::select! {
@@ -252,12 +243,16 @@ impl<H: MessageHandler> Consumer<H> {
                 if received.len() == batch {
                     // SQS returned more than asked for; never exceed the bound.
                     tracing::warn!(%queue, "more messages than requested; releasing the extra one");
-                    if let Some(handle) = message.receipt_handle() {
-                        set_visibility(&self.sqs, &config.queue_url, handle, Duration::ZERO).await;
-                    }
+                    set_visibility(
+                        &self.sqs,
+                        &config.queue_url,
+                        &message.receipt_handle,
+                        Duration::ZERO,
+                    )
+                    .await;
                     continue;
                 }
-                let mut incoming = Incoming::from_sqs(&message);
+                let mut incoming = Incoming::from_sqs(message);
                 incoming.queue = queue_label.clone();
                 received.push(incoming);
             }
@@ -317,21 +312,23 @@ impl<H> Consumer<H> {
     /// Waits (at most `limit`) for a poll cut short by shutdown and makes whatever it received visible at once.
     async fn release_poll<F, E>(&self, poll: F, limit: Duration)
     where
-        F: Future<
-            Output = Result<aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput, E>,
-        >,
+        F: Future<Output = Result<Vec<crate::sqs::Message>, E>>,
     {
-        let Ok(Ok(out)) = tokio::time::timeout(limit, poll).await else {
+        let Ok(Ok(messages)) = tokio::time::timeout(limit, poll).await else {
             return;
         };
-        for message in out.messages() {
-            if let Some(handle) = message.receipt_handle() {
-                set_visibility(&self.sqs, &self.config.queue_url, handle, Duration::ZERO).await;
-            }
+        for message in &messages {
+            set_visibility(
+                &self.sqs,
+                &self.config.queue_url,
+                &message.receipt_handle,
+                Duration::ZERO,
+            )
+            .await;
         }
-        if !out.messages().is_empty() {
+        if !messages.is_empty() {
             tracing::info!(
-                released = out.messages().len(),
+                released = messages.len(),
                 "released messages received during shutdown"
             );
         }
@@ -340,7 +337,7 @@ impl<H> Consumer<H> {
 
 /// What every message task needs.
 struct Ctx<H> {
-    sqs: Client,
+    sqs: Sqs,
     config: Arc<ConsumerConfig>,
     handler: Arc<H>,
     deletes: mpsc::UnboundedSender<String>,
@@ -570,66 +567,39 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-async fn set_visibility(sqs: &Client, queue_url: &str, receipt: &str, visibility: Duration) {
-    let result = sqs
-        .change_message_visibility()
-        .queue_url(queue_url)
-        .receipt_handle(receipt)
-        .visibility_timeout(visibility.as_secs() as i32)
-        .send()
-        .await;
-    if let Err(error) = result {
-        tracing::warn!(error = %DisplayErrorContext(&error), "changing message visibility failed");
+async fn set_visibility(sqs: &Sqs, queue_url: &str, receipt: &str, visibility: Duration) {
+    if let Err(error) = sqs.change_visibility(queue_url, receipt, visibility).await {
+        tracing::warn!(%error, "changing message visibility failed");
     }
 }
 
 /// The same visibility for every message of a batch, in one `ChangeMessageVisibilityBatch` call.
 async fn set_visibility_batch(
-    sqs: &Client,
+    sqs: &Sqs,
     queue_url: &str,
     batch: &[Incoming],
     visibility: Duration,
 ) {
-    let entries: Vec<_> = batch
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            ChangeMessageVisibilityBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(&m.receipt_handle)
-                .visibility_timeout(visibility.as_secs() as i32)
-                .build()
-                .ok()
-        })
-        .collect();
-    let result = sqs
-        .change_message_visibility_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            for failure in out.failed() {
+    let receipts = batch.iter().map(|m| m.receipt_handle.as_str());
+    match sqs
+        .change_visibility_batch(queue_url, receipts, visibility)
+        .await
+    {
+        Ok(failed) => {
+            for failure in failed {
                 tracing::warn!(
-                    code = failure.code(),
-                    message = failure.message().unwrap_or_default(),
+                    code = failure.code,
+                    message = failure.message.unwrap_or_default(),
                     "changing message visibility failed"
                 );
             }
         }
-        Err(error) => {
-            tracing::warn!(error = %DisplayErrorContext(&error), "changing message visibility failed");
-        }
+        Err(error) => tracing::warn!(%error, "changing message visibility failed"),
     }
 }
 
 /// Deletes processed messages in batches of up to ten, as they come; ends when every sender is gone.
-async fn delete_loop(
-    sqs: Client,
-    queue_url: String,
-    mut receipts: mpsc::UnboundedReceiver<String>,
-) {
+async fn delete_loop(sqs: Sqs, queue_url: String, mut receipts: mpsc::UnboundedReceiver<String>) {
     let mut batch = Vec::with_capacity(SQS_BATCH);
     while receipts.recv_many(&mut batch, SQS_BATCH).await > 0 {
         // A received batch finishes at about the same time: linger briefly so one call deletes all of it instead
@@ -642,40 +612,24 @@ async fn delete_loop(
                 Ok(_) => {}
             }
         }
-        let entries: Vec<_> = batch
-            .drain(..)
-            .enumerate()
-            .filter_map(|(i, handle)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let count = entries.len();
-        match sqs
-            .delete_message_batch()
-            .queue_url(&queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(out) if out.failed().is_empty() => tracing::debug!(count, "deleted"),
-            Ok(out) => {
-                for failure in out.failed() {
+        let count = batch.len();
+        match sqs.delete_batch(&queue_url, &batch).await {
+            Ok(failed) if failed.is_empty() => tracing::debug!(count, "deleted"),
+            Ok(failed) => {
+                for failure in failed {
                     tracing::warn!(
-                        code = failure.code(),
-                        message = failure.message().unwrap_or_default(),
+                        code = failure.code,
+                        message = failure.message.unwrap_or_default(),
                         "delete failed; the message will be redelivered and deduplicated by the inbox"
                     );
                 }
             }
             Err(error) => tracing::warn!(
-                count, error = %DisplayErrorContext(&error),
+                count, %error,
                 "delete batch failed; the messages will be redelivered and deduplicated by the inbox"
             ),
         }
+        batch.clear();
     }
 }
 

@@ -167,7 +167,8 @@ where
     db::migrate(&pool, &settings.db.schema, &sets).await?;
     let aws = switchyard_core::aws::load().await?;
     let handler = build(&pool, &aws).context("building the handler")?;
-    let consumer = Consumer::new(aws_sdk_sqs::Client::new(&aws), settings.consumer, handler);
+    let sqs = crate::Sqs::new(&aws).await?;
+    let consumer = Consumer::new(sqs, settings.consumer, handler);
     let health_addr = health::spawn(settings.health_addr, consumer.health(), shutdown.clone())
         .await
         .with_context(|| format!("binding HEALTH_ADDR={}", settings.health_addr))?;

@@ -31,7 +31,7 @@ pub async fn build(settings: Settings, aws: &aws_config::SdkConfig) -> anyhow::R
     let relay =
         switchyard_outbox::service_relay(&pool, aws, &settings.topic_arn, &settings.db.schema);
     let consumer = Consumer::new(
-        aws_sdk_sqs::Client::new(aws),
+        switchyard_consumer::Sqs::new(aws).await?,
         settings.consumer.clone(),
         Inbox::new(pool.clone(), UserProjection),
     );

@@ -168,8 +168,8 @@ fn notification(json: Value) -> Intake {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use aws_sdk_sqs::types::Message;
     use serde_json::json;
+    use switchyard_consumer::sqs::Message;
 
     use super::*;
     use crate::feedback::FeedbackType;
@@ -178,13 +178,12 @@ mod tests {
     const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:prod-ses-feedback";
 
     fn incoming(body: &str) -> Incoming {
-        Incoming::from_sqs(
-            &Message::builder()
-                .message_id("1")
-                .receipt_handle("r")
-                .body(body)
-                .build(),
-        )
+        Incoming::from_sqs(Message {
+            message_id: "1".into(),
+            receipt_handle: "r".into(),
+            body: body.into(),
+            ..Message::default()
+        })
     }
 
     fn kind(intake: Intake) -> FeedbackType {
