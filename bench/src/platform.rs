@@ -88,12 +88,18 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
     let mut relay_one_round = vec![];
     let default_rounds = RelayConfig::default().rounds_in_flight;
     let (mut cpu_plain, mut cpu_runtime, mut cpu_inbox) = (vec![], vec![], vec![]);
+    let (mut lean, mut cpu_lean) = (vec![], vec![]);
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}");
         preload(&env, n).await?;
         let ((rate, cpu), ()) = measure(n, plain_loop(&env, n)).await?;
         plain.push(rate);
         cpu_plain.push(cpu);
+
+        preload(&env, n).await?;
+        let ((rate, cpu), ()) = measure(n, lean_loop(&env, n)).await?;
+        lean.push(rate);
+        cpu_lean.push(cpu);
 
         preload(&env, n).await?;
         let counter = Counter::new(n);
@@ -173,6 +179,14 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
                 Some(0.95),
             ),
             row(
+                "plain receive+delete loop, the runtime's SQS client",
+                "plain receive+delete loop",
+                "msg/s",
+                lean,
+                plain.clone(),
+                None,
+            ),
+            row(
                 "consumer runtime + inbox transaction",
                 "plain receive+delete loop",
                 "msg/s",
@@ -199,6 +213,10 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
         ],
         measurements: vec![
             extra("cpu: plain receive+delete loop", cpu_plain),
+            extra(
+                "cpu: plain receive+delete loop, the runtime's SQS client",
+                cpu_lean,
+            ),
             extra("cpu: consumer runtime (no-op handler)", cpu_runtime),
             extra("cpu: consumer runtime + inbox transaction", cpu_inbox),
         ],
@@ -343,6 +361,32 @@ async fn plain_loop(env: &Env, n: usize) -> anyhow::Result<()> {
             .set_entries(Some(entries))
             .send()
             .await?;
+    }
+    Ok(())
+}
+
+/// The same loop on the runtime's own client (`switchyard_consumer::sqs`): what the client costs without the runtime.
+async fn lean_loop(env: &Env, n: usize) -> anyhow::Result<()> {
+    let ask = switchyard_consumer::sqs::Receive {
+        max_messages: 10,
+        wait: Duration::from_secs(1),
+        visibility: Duration::from_secs(30),
+    };
+    let mut seen = 0;
+    while seen < n {
+        let receipts: Vec<String> = env
+            .queues
+            .receive(&env.queue_url, &ask)
+            .await?
+            .into_iter()
+            .map(|m| m.receipt_handle)
+            .collect();
+        if receipts.is_empty() {
+            continue;
+        }
+        seen += receipts.len();
+        let failed = env.queues.delete_batch(&env.queue_url, &receipts).await?;
+        anyhow::ensure!(failed.is_empty(), "delete failures: {failed:?}");
     }
     Ok(())
 }

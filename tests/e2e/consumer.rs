@@ -184,6 +184,18 @@ impl<H: MessageHandler> MessageHandler for Recording<H> {
 #[tokio::test]
 async fn a_batch_with_a_duplicate_and_a_poison_message_applies_the_event_once_and_dead_letters_the_poison()
  {
+    duplicate_and_poison_in_one_batch(Probe::default()).await;
+}
+
+/// The same with the batch's effect in the inbox's own statement (`EventHandler::BATCH_STATEMENT`, as event-archive
+/// does): the statement fails on the poison, the batch falls back to one transaction per message.
+#[tokio::test]
+async fn a_batch_in_one_statement_with_a_duplicate_and_a_poison_message_applies_the_event_once_and_dead_letters_the_poison()
+ {
+    duplicate_and_poison_in_one_batch(probe::ProbeStatement).await;
+}
+
+async fn duplicate_and_poison_in_one_batch<H: switchyard_consumer::EventHandler>(probe_handler: H) {
     let world = World::new().await;
     let pool = probe_db(&world).await;
     let queue = world.queue("event-archive").to_owned();
@@ -207,7 +219,7 @@ async fn a_batch_with_a_duplicate_and_a_poison_message_applies_the_event_once_an
 
     let batches = Arc::new(Mutex::new(Vec::new()));
     let handler = Recording {
-        inner: Inbox::new(pool.clone(), Probe::default()),
+        inner: Inbox::new(pool.clone(), probe_handler),
         batches: batches.clone(),
     };
     let (stop, run) = start_with(&world, "event-archive", handler);
@@ -345,4 +357,71 @@ async fn the_runtime_sqs_client_receives_releases_deletes_and_names_sqs_errors()
         }
         other => panic!("expected QueueDoesNotExist, got {other:?}"),
     }
+}
+
+/// The probe's batch statement, with a per-message path that always fails: a batch that comes back `Done` took the
+/// one-statement path.
+struct StatementOnly;
+
+impl switchyard_consumer::EventHandler for StatementOnly {
+    const TRANSACTIONAL: bool = true;
+    const BATCH_STATEMENT: Option<&'static str> =
+        <probe::ProbeStatement as switchyard_consumer::EventHandler>::BATCH_STATEMENT;
+
+    fn bind_batch(
+        &self,
+        events: &[(&switchyard_events::CloudEvent, &Incoming)],
+        args: &mut sqlx::postgres::PgArguments,
+    ) -> Result<(), sqlx::error::BoxDynError> {
+        probe::ProbeStatement.bind_batch(events, args)
+    }
+
+    async fn handle(
+        &self,
+        _: &switchyard_events::CloudEvent,
+        _: &Incoming,
+        _: &mut sqlx::PgConnection,
+    ) -> Result<(), switchyard_consumer::HandlerError> {
+        Err(switchyard_consumer::HandlerError::retry(
+            "the per-message fallback ran",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_batch_statement_claims_and_applies_a_batch_in_one_statement_skipping_copies_and_known_events()
+ {
+    use switchyard_consumer::sqs::Message;
+    let world = World::new().await;
+    let pool = probe_db(&world).await;
+    let inbox = Inbox::new(pool.clone(), StatementOnly);
+    let incoming = |event: &switchyard_events::CloudEvent| {
+        Incoming::from_sqs(Message {
+            message_id: switchyard_tests::unique(),
+            receipt_handle: "r".into(),
+            body: event.to_json(),
+            ..Message::default()
+        })
+    };
+    let (a, b, c) = (
+        probe::event(1, false),
+        probe::event(2, false),
+        probe::event(3, false),
+    );
+    let first = inbox
+        .handle_batch(&[incoming(&a), incoming(&b), incoming(&a)])
+        .await;
+    assert_eq!(first, vec![Outcome::Done; 3]);
+    // b again (already in the inbox) with a new one.
+    let second = inbox.handle_batch(&[incoming(&b), incoming(&c)]).await;
+    assert_eq!(second, vec![Outcome::Done; 2]);
+
+    let counts = probe::effect_counts(&pool).await;
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    let inbox_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(inbox_rows, 3);
 }

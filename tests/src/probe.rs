@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool, migrate::Migrator};
+use sqlx::{
+    Arguments, PgConnection, PgPool, error::BoxDynError, migrate::Migrator, postgres::PgArguments,
+};
 use switchyard_consumer::{EventHandler, HandlerError, Incoming};
 use switchyard_events::CloudEvent;
 use uuid::Uuid;
@@ -29,12 +31,7 @@ impl EventHandler for Probe {
         _: &Incoming,
         tx: &mut PgConnection,
     ) -> Result<(), HandlerError> {
-        if event
-            .data
-            .get("poison")
-            .and_then(serde_json::Value::as_bool)
-            == Some(true)
-        {
+        if is_poison(event) {
             return Err(HandlerError::Reject("poison event".into()));
         }
         sqlx::query("INSERT INTO effects (event_id, pid) VALUES ($1, $2)")
@@ -47,6 +44,52 @@ impl EventHandler for Probe {
         }
         Ok(())
     }
+}
+
+/// The probe with its batch effect in the inbox's statement ([`EventHandler::BATCH_STATEMENT`]): a batch holding a
+/// poison event makes the statement fail (a NULL `event_id`), so the batch falls back to one transaction per
+/// message, where [`Probe::handle`] rejects the poison.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProbeStatement;
+
+impl EventHandler for ProbeStatement {
+    const TRANSACTIONAL: bool = true;
+    const BATCH_STATEMENT: Option<&'static str> = Some(
+        "INSERT INTO effects (event_id, pid) \
+         SELECT CASE WHEN e.poison THEN NULL ELSE e.id END, $5 \
+         FROM UNNEST($3::uuid[], $4::bool[]) AS e(id, poison) \
+         JOIN claimed c ON c.message_key = e.id::text",
+    );
+
+    fn bind_batch(
+        &self,
+        events: &[(&CloudEvent, &Incoming)],
+        args: &mut PgArguments,
+    ) -> Result<(), BoxDynError> {
+        let ids: Vec<Uuid> = events.iter().map(|(e, _)| e.id).collect();
+        let poison: Vec<bool> = events.iter().map(|(e, _)| is_poison(e)).collect();
+        args.add(ids)?;
+        args.add(poison)?;
+        args.add(std::process::id() as i32)?;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        event: &CloudEvent,
+        message: &Incoming,
+        tx: &mut PgConnection,
+    ) -> Result<(), HandlerError> {
+        Probe::default().handle(event, message, tx).await
+    }
+}
+
+fn is_poison(event: &CloudEvent) -> bool {
+    event
+        .data
+        .get("poison")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
 }
 
 /// A probe event; `poison` makes the handler reject it.

@@ -161,7 +161,8 @@ where
 {
     let settings = WorkerSettings::from_env(&spec)?;
     let shutdown = shutdown::on_signal();
-    let pool = db::connect(&settings.db).await?;
+    // Every failure of a batch is retried (the message comes back), so no liveness round trip per batch.
+    let pool = db::connect_unchecked(&settings.db).await?;
     let mut sets: Vec<&Migrator> = vec![&crate::MIGRATOR];
     sets.extend(spec.migrations.iter().copied());
     db::migrate(&pool, &settings.db.schema, &sets).await?;

@@ -79,6 +79,18 @@ fn valid_schema(schema: &str) -> bool {
 
 /// Creates the schema if needed and returns a pool whose connections use it as `search_path`.
 pub async fn connect(settings: &DbSettings) -> Result<PgPool, DbError> {
+    connect_pool(settings, true).await
+}
+
+/// [`connect`] without sqlx's liveness check on every acquire (a round trip to Postgres before each use of a
+/// pooled connection), for callers that retry whatever fails anyway: a worker's batch on a connection that died
+/// (a failover) fails, rolls back and comes back from SQS; the pool drops the broken connection. Not for request
+/// handlers, where the check turns a dead connection into a reconnect instead of a 5xx.
+pub async fn connect_unchecked(settings: &DbSettings) -> Result<PgPool, DbError> {
+    connect_pool(settings, false).await
+}
+
+async fn connect_pool(settings: &DbSettings, test_before_acquire: bool) -> Result<PgPool, DbError> {
     if !valid_schema(&settings.schema) {
         return Err(DbError::BadSchema(settings.schema.clone()));
     }
@@ -96,6 +108,7 @@ pub async fn connect(settings: &DbSettings) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(test_before_acquire)
         .connect_with(options.options([("search_path", settings.schema.as_str())]))
         .await
         .map_err(DbError::Connect)

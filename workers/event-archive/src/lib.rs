@@ -3,7 +3,10 @@
 //!
 //! Its queue subscribes to every domain topic without a filter (see `topology.json`).
 
-use sqlx::{PgConnection, migrate::Migrator, types::Json};
+use sqlx::{
+    Arguments, PgConnection, error::BoxDynError, migrate::Migrator, postgres::PgArguments,
+    types::Json,
+};
 use switchyard_consumer::{EventHandler, HandlerError, Incoming, worker::WorkerSpec};
 use switchyard_events::CloudEvent;
 
@@ -27,7 +30,7 @@ pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::con
 pub struct Archive;
 
 impl EventHandler for Archive {
-    /// Only rows in the archive: a received batch is archived in one transaction, one statement.
+    /// Only rows in the archive: a received batch is archived together with its inbox claim (`BATCH_STATEMENT`).
     const TRANSACTIONAL: bool = true;
 
     async fn handle(
@@ -52,11 +55,21 @@ impl EventHandler for Archive {
         Ok(())
     }
 
-    async fn handle_batch(
+    /// A received batch is archived in the inbox's own statement: one round trip to the database for the batch.
+    const BATCH_STATEMENT: Option<&'static str> = Some(
+        "INSERT INTO archived_events (event_id, event_type, source, subject, time, body) \
+         SELECT e.id, e.t, e.s, e.subj, e.tm, e.b::jsonb \
+         FROM UNNEST($3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[]) \
+              AS e(id, t, s, subj, tm, b) \
+         JOIN claimed c ON c.message_key = e.id::text \
+         ON CONFLICT (event_id) DO NOTHING",
+    );
+
+    fn bind_batch(
         &self,
         events: &[(&CloudEvent, &Incoming)],
-        tx: &mut PgConnection,
-    ) -> Result<(), HandlerError> {
+        args: &mut PgArguments,
+    ) -> Result<(), BoxDynError> {
         let mut ids = Vec::with_capacity(events.len());
         let mut types = Vec::with_capacity(events.len());
         let mut sources = Vec::with_capacity(events.len());
@@ -71,22 +84,12 @@ impl EventHandler for Archive {
             times.push(event.time);
             bodies.push(event.to_json());
         }
-        sqlx::query(
-            "INSERT INTO archived_events (event_id, event_type, source, subject, time, body) \
-             SELECT id, t, s, subj, tm, b::jsonb \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) \
-                  AS e(id, t, s, subj, tm, b) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&ids)
-        .bind(&types)
-        .bind(&sources)
-        .bind(&subjects)
-        .bind(&times)
-        .bind(&bodies)
-        .execute(tx)
-        .await?;
-        tracing::debug!(events = events.len(), "events archived");
+        args.add(ids)?;
+        args.add(types)?;
+        args.add(sources)?;
+        args.add(subjects)?;
+        args.add(times)?;
+        args.add(bodies)?;
         Ok(())
     }
 }
