@@ -10,7 +10,8 @@
 //!   shutdown (stop receiving, finish in-flight work within a deadline, make the rest visible again).
 //! - [`inbox`]: exactly-once effects on top of at-least-once delivery: [`Inbox`] wraps an [`EventHandler`] and
 //!   records the CloudEvent id in the same Postgres transaction as the handler's writes. A handler whose effects are
-//!   all in the database ([`EventHandler::TRANSACTIONAL`]) gets a whole received batch in one transaction.
+//!   all in the database ([`EventHandler::TRANSACTIONAL`]) gets a whole received batch in one transaction, or
+//!   with [`EventHandler::BATCH_STATEMENT`] in one statement together with the inbox claim (one round trip).
 //! - [`worker`]: the thin `main` of a worker binary: configuration from the environment, migrations, health
 //!   endpoint, the `healthcheck` subcommand.
 //! - [`metrics`]: handled / retried / rejected / released messages, duplicates skipped, handler and receive-to-done
@@ -25,6 +26,7 @@ pub mod inbox;
 pub mod message;
 pub mod metrics;
 pub mod runtime;
+mod sigv4;
 pub mod sqs;
 pub mod worker;
 

@@ -1,6 +1,6 @@
 //! The runtime's own SQS client: the four calls a consumer makes (`ReceiveMessage`, `DeleteMessageBatch`,
 //! `ChangeMessageVisibility`, `ChangeMessageVisibilityBatch`) over SQS's AWS JSON 1.0 protocol, SigV4-signed
-//! (`aws-sigv4`, the SDK's own signer), on one kept-alive HTTP/1.1 connection pool.
+//! ([`crate::sigv4`], checked against the SDK's signer), on one kept-alive HTTP/1.1 connection pool.
 //!
 //! Why not the AWS SDK's client: it is the worker's largest cost per message (issue #12: 77 µs of CPU per message
 //! for a plain SDK receive + delete loop against LocalStack, more than the inbox transaction). Its orchestrator runs
@@ -28,13 +28,16 @@ use aws_credential_types::{
     provider::{ProvideCredentials, SharedCredentialsProvider},
 };
 use aws_sdk_sqs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-use aws_sigv4::{
-    http_request::{SignableBody, SignableRequest, SigningSettings, sign},
-    sign::v4,
-};
 use aws_types::service_config::ServiceConfigKey;
+
+use crate::sigv4::{self, Signer};
 use rand::Rng;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
 /// How long before expiry cached credentials are refreshed.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -51,8 +54,6 @@ pub enum SqsError {
     Config(String),
     #[error("loading AWS credentials: {0}")]
     Credentials(String),
-    #[error("signing the request: {0}")]
-    Signing(String),
     /// No answer: connection refused or reset, timeout.
     #[error("{operation}: {source}")]
     Transport {
@@ -257,6 +258,9 @@ pub struct Sqs {
 struct Inner {
     http: reqwest::Client,
     endpoint: String,
+    /// `endpoint`, parsed once.
+    url: reqwest::Url,
+    signer: Signer,
     region: String,
     provider: SharedCredentialsProvider,
     cached: RwLock<Option<Credentials>>,
@@ -283,6 +287,9 @@ impl Sqs {
             .credentials_provider()
             .ok_or_else(|| SqsError::Config("no credentials provider in the AWS config".into()))?;
         let endpoint = endpoint(aws, &region).await?;
+        let url = reqwest::Url::parse(&endpoint)
+            .map_err(|e| SqsError::Config(format!("SQS endpoint {endpoint:?}: {e}")))?;
+        let signer = Signer::new(&region, "sqs", &url);
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
@@ -304,6 +311,8 @@ impl Sqs {
             inner: Arc::new(Inner {
                 http,
                 endpoint,
+                url,
+                signer,
                 region,
                 provider,
                 cached: RwLock::new(None),
@@ -432,38 +441,23 @@ impl Sqs {
     ) -> Result<O, SqsError> {
         let credentials = self.credentials().await?;
         let target = target(operation);
-        let headers = [
-            ("content-type", "application/x-amz-json-1.0"),
-            ("x-amz-target", target),
-        ];
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.inner.region)
-            .name("sqs")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| SqsError::Signing(e.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            &self.inner.endpoint,
-            headers.iter().copied(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| SqsError::Signing(e.to_string()))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| SqsError::Signing(e.to_string()))?
-            .into_parts();
+        let signature = self
+            .inner
+            .signer
+            .sign(&credentials, target, body, SystemTime::now());
         let mut request = self
             .inner
             .http
-            .post(&self.inner.endpoint)
+            .post(self.inner.url.clone())
             .timeout(timeout)
+            .header(CONTENT_TYPE, HeaderValue::from_static(sigv4::CONTENT_TYPE))
+            .header(X_AMZ_TARGET, HeaderValue::from_static(target))
+            .header(HOST, self.inner.signer.host())
+            .header(X_AMZ_DATE, signature.amz_date)
+            .header(AUTHORIZATION, signature.authorization)
             .body(body.to_vec());
-        for (name, value) in headers.iter().copied().chain(instructions.headers()) {
-            request = request.header(name, value);
+        if let Some(token) = credentials.session_token() {
+            request = request.header(X_AMZ_SECURITY_TOKEN, token.trim());
         }
         let transport = |source| SqsError::Transport { operation, source };
         let response = request.send().await.map_err(transport)?;
