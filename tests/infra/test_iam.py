@@ -69,6 +69,11 @@ SDK_OPERATIONS = {
     },
 }
 CODE_EXEMPT_PREFIXES = ("kms:",)
+# The consumer runtime's own SQS client (crates/switchyard-consumer/src/sqs.rs) names its calls by the JSON protocol's
+# X-Amz-Target ("AmazonSQS.ReceiveMessage"), not by SDK fluent calls: such a string literal counts as the call it names,
+# in any crate.
+WIRE_TARGETS = {"AmazonSQS": "aws-sdk-sqs"}
+WIRE_TARGET = re.compile(r'"(AmazonSQS)\.([A-Z][A-Za-z]*)"')
 CALL = re.compile(r"\.\s*([a-z][a-z0-9_]*)\s*\(")
 LINE_COMMENT = re.compile(r"//[^\n]*")
 BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
@@ -205,6 +210,10 @@ def _crate_closure(crate_dir: Path) -> dict[Path, set[str]]:
     return seen
 
 
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
 def code_actions(crate_dir: Path) -> dict[str, list[str]]:
     """IAM action => ["file:line .operation()", ...] for every SDK call reachable from the binary crate."""
     found: dict[str, list[str]] = {}
@@ -212,16 +221,20 @@ def code_actions(crate_dir: Path) -> dict[str, list[str]]:
         operations = {}
         for sdk in sorted(sdks):
             operations.update(SDK_OPERATIONS[sdk])
-        if not operations:
-            continue
         for source in sorted((crate / "src").rglob("*.rs")):
             text = BLOCK_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), source.read_text())
             text = LINE_COMMENT.sub("", text)
-            for match in CALL.finditer(text):
+            for match in CALL.finditer(text) if operations else ():
                 action = operations.get(match.group(1))
                 if action:
                     line = text.count("\n", 0, match.start()) + 1
                     found.setdefault(action, []).append(f"{source.relative_to(ROOT)}:{line} .{match.group(1)}()")
+            for match in WIRE_TARGET.finditer(text):
+                operation = _snake(match.group(2))
+                action = SDK_OPERATIONS[WIRE_TARGETS[match.group(1)]].get(operation)
+                assert action, f"{source.relative_to(ROOT)}: {match.group(0)} is no SQS operation this test knows"
+                line = text.count("\n", 0, match.start()) + 1
+                found.setdefault(action, []).append(f"{source.relative_to(ROOT)}:{line} {match.group(0)}")
     return found
 
 
@@ -256,3 +269,17 @@ def test_code_scanner_finds_calls_through_dependencies(tmp_path, monkeypatch):
     )
     monkeypatch.setattr("test_iam.ROOT", tmp_path)
     assert set(code_actions(tmp_path / "bin")) == {"sqs:ReceiveMessage"}
+
+
+def test_code_scanner_counts_the_runtimes_sqs_wire_targets(tmp_path, monkeypatch):
+    """A crate without the SDK that names "AmazonSQS.<Operation>" targets calls those operations (batch variants map
+    to their action); a commented-out target does not count."""
+    (tmp_path / "Cargo.toml").write_text("[workspace.dependencies]\n")
+    (tmp_path / "bin" / "src").mkdir(parents=True)
+    (tmp_path / "bin" / "Cargo.toml").write_text('[package]\nname = "bin"\n')
+    (tmp_path / "bin" / "src" / "main.rs").write_text(
+        'const R: &str = "AmazonSQS.ReceiveMessage";\nconst D: &str = "AmazonSQS.DeleteMessageBatch";\n'
+        '// "AmazonSQS.PurgeQueue"\n'
+    )
+    monkeypatch.setattr("test_iam.ROOT", tmp_path)
+    assert set(code_actions(tmp_path / "bin")) == {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
