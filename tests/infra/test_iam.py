@@ -6,7 +6,8 @@ what terraform grants from the same data and fails on anything terraform would d
 
 Code side: the binary crate's src/**/*.rs plus the src/ of its workspace path dependencies (transitively) are
 scanned for AWS SDK fluent calls; each maps to its IAM action below. Calls count only in crates that depend on the
-SDK crate of that operation (so a domain method called `.publish()` in a crate without aws-sdk-sns is ignored).
+SDK crate of that operation (so a domain method called `.publish()` in a crate without aws-sdk-sns is ignored). The
+consumer runtime's own SQS client is found by the X-Amz-Target literals it sends ("AmazonSQS.ReceiveMessage").
 kms:* is exempt on the code side (the SDK calls KMS implicitly for SSE).
 """
 
