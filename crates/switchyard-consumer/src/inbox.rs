@@ -5,9 +5,7 @@
 //! inbox primary key: the second `INSERT` waits for the first transaction and then finds the row (skip) or, if the
 //! first rolled back, takes over.
 
-use std::{collections::HashSet, time::Duration};
-
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use sqlx::{Arguments, PgConnection, PgPool, error::BoxDynError, postgres::PgArguments};
 use switchyard_events::CloudEvent;

@@ -341,7 +341,9 @@ impl Sqs {
             message_attribute_names: ["All"],
         };
         let timeout = receive.wait + CALL_TIMEOUT;
-        let out: ReceiveOutput = self.call("ReceiveMessage", &input, timeout).await?;
+        let out: ReceiveOutput = self
+            .call("AmazonSQS.ReceiveMessage", &input, timeout)
+            .await?;
         Ok(out.messages)
     }
 
@@ -363,7 +365,7 @@ impl Sqs {
                 .collect(),
         };
         let out: BatchOutput = self
-            .call("DeleteMessageBatch", &input, CALL_TIMEOUT)
+            .call("AmazonSQS.DeleteMessageBatch", &input, CALL_TIMEOUT)
             .await?;
         Ok(out.failed)
     }
@@ -380,7 +382,7 @@ impl Sqs {
             visibility_timeout: visibility.as_secs(),
         };
         let _: Empty = self
-            .call("ChangeMessageVisibility", &input, CALL_TIMEOUT)
+            .call("AmazonSQS.ChangeMessageVisibility", &input, CALL_TIMEOUT)
             .await?;
         Ok(())
     }
@@ -405,22 +407,30 @@ impl Sqs {
                 .collect(),
         };
         let out: BatchOutput = self
-            .call("ChangeMessageVisibilityBatch", &input, CALL_TIMEOUT)
+            .call(
+                "AmazonSQS.ChangeMessageVisibilityBatch",
+                &input,
+                CALL_TIMEOUT,
+            )
             .await?;
         Ok(out.failed)
     }
 
+    /// One call, by its `X-Amz-Target` (`AmazonSQS.<Operation>`), with retries of transient failures.
     async fn call<I: Serialize, O: DeserializeOwned + Default>(
         &self,
-        operation: &'static str,
+        target: &'static str,
         input: &I,
         timeout: Duration,
     ) -> Result<O, SqsError> {
-        let body =
-            serde_json::to_vec(input).map_err(|source| SqsError::Decode { operation, source })?;
+        let operation = target.strip_prefix("AmazonSQS.").unwrap_or(target);
+        // Serialised once; each attempt sends the same buffer (a `Bytes` clone shares it).
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(input).map_err(|source| SqsError::Decode { operation, source })?,
+        );
         let mut attempt = 1;
         loop {
-            match self.attempt(operation, &body, timeout).await {
+            match self.attempt(target, operation, &body, timeout).await {
                 Err(error) if attempt < ATTEMPTS && error.transient() => {
                     let cap = Duration::from_millis(50 * 4u64.pow(attempt - 1));
                     let pause = cap.mul_f64(rand::rng().random::<f64>());
@@ -435,12 +445,12 @@ impl Sqs {
 
     async fn attempt<O: DeserializeOwned + Default>(
         &self,
+        target: &'static str,
         operation: &'static str,
-        body: &[u8],
+        body: &bytes::Bytes,
         timeout: Duration,
     ) -> Result<O, SqsError> {
         let credentials = self.credentials().await?;
-        let target = target(operation);
         let signature = self
             .inner
             .signer
@@ -455,7 +465,7 @@ impl Sqs {
             .header(HOST, self.inner.signer.host())
             .header(X_AMZ_DATE, signature.amz_date)
             .header(AUTHORIZATION, signature.authorization)
-            .body(body.to_vec());
+            .body(body.clone());
         if let Some(token) = credentials.session_token() {
             request = request.header(X_AMZ_SECURITY_TOKEN, token.trim());
         }
@@ -512,16 +522,6 @@ impl Sqs {
             Some(expiry) if expiry <= SystemTime::now() + REFRESH_BEFORE_EXPIRY => None,
             _ => Some(c.clone()),
         }
-    }
-}
-
-fn target(operation: &'static str) -> &'static str {
-    match operation {
-        "ReceiveMessage" => "AmazonSQS.ReceiveMessage",
-        "DeleteMessageBatch" => "AmazonSQS.DeleteMessageBatch",
-        "ChangeMessageVisibility" => "AmazonSQS.ChangeMessageVisibility",
-        "ChangeMessageVisibilityBatch" => "AmazonSQS.ChangeMessageVisibilityBatch",
-        other => unreachable!("no SQS target for {other}"),
     }
 }
 
