@@ -29,13 +29,17 @@ async fn the_archive_worker_stores_published_events_once_and_reports_healthy() {
     let env = worker_env(&world, "event-archive", "event-archive");
     let mut worker = spawn(&archive_bin, &env, &[("HEALTH_ADDR", &health)]);
 
-    let event = CloudEvent::new(&TaskCompleted {
+    let mut event = CloudEvent::new(&TaskCompleted {
         task_id: Uuid::now_v7(),
         owner_id: Uuid::now_v7(),
         owner_email: "a@example.com".into(),
         title: "archive me".into(),
     })
     .unwrap();
+    // An attribute this version does not know: archived (and so replayed) as the producer wrote it.
+    event
+        .extensions
+        .insert("addedlater".into(), serde_json::json!({"n": 1}));
     let mut tx = tasks.begin().await.unwrap();
     enqueue(&mut tx, &event, None).await.unwrap();
     tx.commit().await.unwrap();
@@ -48,17 +52,26 @@ async fn the_archive_worker_stores_published_events_once_and_reports_healthy() {
     );
     relay.publish_available().await.unwrap();
 
-    let (event_type, subject): (String, Option<String>) =
+    let (event_type, subject, body): (String, Option<String>, serde_json::Value) =
         eventually("the event archived", Duration::from_secs(30), || async {
-            sqlx::query_as("SELECT event_type, subject FROM archived_events WHERE event_id = $1")
-                .bind(event.id)
-                .fetch_optional(&archive)
-                .await
-                .unwrap()
+            sqlx::query_as(
+                "SELECT event_type, subject, body FROM archived_events WHERE event_id = $1",
+            )
+            .bind(event.id)
+            .fetch_optional(&archive)
+            .await
+            .unwrap()
         })
         .await;
     assert_eq!(event_type, "switchyard.tasks.task.completed.v1");
     assert_eq!(subject, event.subject);
+    assert_eq!(body["id"], event.id.to_string());
+    assert_eq!(body["data"], event.data);
+    assert_eq!(body["addedlater"], serde_json::json!({"n": 1}), "{body}");
+    assert_eq!(
+        CloudEvent::from_json(&body.to_string()).unwrap().id,
+        event.id
+    );
 
     let probe = tokio::process::Command::new(&archive_bin)
         .arg("healthcheck")

@@ -3,10 +3,7 @@
 //!
 //! Its queue subscribes to every domain topic without a filter (see `topology.json`).
 
-use sqlx::{
-    Arguments, PgConnection, error::BoxDynError, migrate::Migrator, postgres::PgArguments,
-    types::Json,
-};
+use sqlx::{Arguments, PgConnection, error::BoxDynError, migrate::Migrator, postgres::PgArguments};
 use switchyard_consumer::{EventHandler, HandlerError, Incoming, worker::WorkerSpec};
 use switchyard_events::CloudEvent;
 
@@ -25,7 +22,9 @@ pub const ENV_CONTRACT: switchyard_core::contract::Binary = switchyard_core::con
     read: || switchyard_consumer::worker::read_env(&SPEC, || Ok(())),
 };
 
-/// Archives each event in the inbox's transaction.
+/// Archives each event in the inbox's transaction. The archived `body` is the payload as it arrived (the message
+/// body, or an SNS envelope's `Message`, from which the event was parsed), so a replay re-publishes what the producer
+/// wrote, attribute for attribute, and nothing is serialised again per message.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Archive;
 
@@ -36,19 +35,19 @@ impl EventHandler for Archive {
     async fn handle(
         &self,
         event: &CloudEvent,
-        _: &Incoming,
+        message: &Incoming,
         tx: &mut PgConnection,
     ) -> Result<(), HandlerError> {
         sqlx::query(
             "INSERT INTO archived_events (event_id, event_type, source, subject, time, body) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event.id)
         .bind(&event.event_type)
         .bind(&event.source)
         .bind(&event.subject)
         .bind(event.time)
-        .bind(Json(event))
+        .bind(&message.body)
         .execute(tx)
         .await?;
         tracing::debug!(event_id = %event.id, "event archived");
@@ -76,13 +75,13 @@ impl EventHandler for Archive {
         let mut subjects = Vec::with_capacity(events.len());
         let mut times = Vec::with_capacity(events.len());
         let mut bodies = Vec::with_capacity(events.len());
-        for (event, _) in events {
+        for (event, message) in events {
             ids.push(event.id);
             types.push(event.event_type.as_str());
             sources.push(event.source.as_str());
             subjects.push(event.subject.as_deref());
             times.push(event.time);
-            bodies.push(event.to_json());
+            bodies.push(message.body.as_str());
         }
         args.add(ids)?;
         args.add(types)?;
