@@ -492,6 +492,9 @@ async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, mut batch: Vec<Incom
         metrics::HANDLER_LATENCY.record(millis(started.elapsed()), &[&**queue]);
     }
     let mut outcomes = outcomes.into_iter();
+    // The common case, done without a span of its own: counted here and recorded once for the batch (its messages
+    // were read from one response, so they share their receive-to-done time to within microseconds).
+    let mut done: Option<(usize, Duration)> = None;
     for (i, incoming) in batch.iter().enumerate() {
         let outcome = outcomes
             .next()
@@ -501,13 +504,28 @@ async fn process_batch<H: MessageHandler>(ctx: Arc<Ctx<H>>, mut batch: Vec<Incom
                 .instrument(span.clone())
                 .await;
         } else if outcome == Outcome::Done {
-            // The common case without a span: nothing is logged at the default level.
-            settle(&ctx, incoming, outcome).await;
+            // Nothing is logged at the default level.
+            mark_done(&ctx, incoming);
+            let (n, _) = done.get_or_insert_with(|| (0, incoming.received_at.elapsed()));
+            *n += 1;
         } else {
             settle(&ctx, incoming, outcome)
                 .instrument(message_span(config, incoming))
                 .await;
         }
+    }
+    if let (Some((n, elapsed)), Some(queue)) = (done, &queue) {
+        metrics::MESSAGES_HANDLED.add(n as u64, &[&**queue]);
+        metrics::RECEIVE_TO_DONE_LATENCY.record_many(millis(elapsed), n, &[&**queue]);
+    }
+}
+
+/// A handled message: counted and queued for the batched delete (its metrics are the caller's).
+fn mark_done<H>(ctx: &Ctx<H>, incoming: &Incoming) {
+    ctx.counters.done.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(message_id = %incoming.message_id, "message processed");
+    if ctx.deletes.send(incoming.receipt_handle.clone()).is_err() {
+        tracing::error!("delete queue closed; the message will be redelivered and deduplicated");
     }
 }
 
@@ -521,14 +539,8 @@ async fn settle<H>(ctx: &Ctx<H>, incoming: &Incoming, outcome: Outcome) {
     }
     match outcome {
         Outcome::Done => {
-            ctx.counters.done.fetch_add(1, Ordering::Relaxed);
+            mark_done(ctx, incoming);
             metrics::MESSAGES_HANDLED.add(1, &queue);
-            tracing::debug!(message_id = %incoming.message_id, "message processed");
-            if ctx.deletes.send(receipt.clone()).is_err() {
-                tracing::error!(
-                    "delete queue closed; the message will be redelivered and deduplicated"
-                );
-            }
         }
         Outcome::Retry { after, reason } => {
             let delay = after

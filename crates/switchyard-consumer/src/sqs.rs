@@ -17,7 +17,7 @@
 //! the runtime backs off receives, and a failed delete only means a redelivery the inbox deduplicates.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
@@ -104,7 +104,7 @@ pub struct Message {
     pub receipt_handle: String,
     pub body: String,
     /// System attributes requested on receive (`ApproximateReceiveCount`).
-    pub attributes: HashMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
     pub message_attributes: BTreeMap<String, MessageAttribute>,
 }
 

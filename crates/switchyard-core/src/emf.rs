@@ -219,7 +219,13 @@ struct HistogramCell(Mutex<Sketch>);
 impl HistogramFn for HistogramCell {
     fn record(&self, value: f64) {
         if let Ok(mut sketch) = self.0.lock() {
-            sketch.record(value);
+            sketch.record_n(value, 1);
+        }
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        if let Ok(mut sketch) = self.0.lock() {
+            sketch.record_n(value, count as u64);
         }
     }
 }
@@ -455,8 +461,14 @@ struct Sketch {
 }
 
 impl Sketch {
+    #[cfg(test)]
     fn record(&mut self, value: f64) {
-        if !value.is_finite() {
+        self.record_n(value, 1);
+    }
+
+    /// `value` seen `n` times.
+    fn record_n(&mut self, value: f64, n: u64) {
+        if !value.is_finite() || n == 0 {
             return;
         }
         let value = value.max(0.0);
@@ -467,13 +479,13 @@ impl Sketch {
             self.min = self.min.min(value);
             self.max = self.max.max(value);
         }
-        self.count += 1;
-        self.sum += value;
+        self.count += n;
+        self.sum += value * n as f64;
         if value < MIN_POSITIVE {
-            self.zeros += 1;
+            self.zeros += n;
         } else {
             let index = (value.ln() / GAMMA.ln()).ceil() as i32;
-            *self.bins.entry(index).or_default() += 1;
+            *self.bins.entry(index).or_default() += n;
         }
     }
 
@@ -666,6 +678,15 @@ mod tests {
         for (v, expected) in pairs[1..].iter().map(|p| p.0).zip([1.0, 10.0, 1e6]) {
             assert!((v - expected).abs() / expected < 0.011, "{v} vs {expected}");
         }
+        // One value seen three times at once is three recordings of it.
+        let (mut many, mut each) = (Sketch::default(), Sketch::default());
+        many.record_n(2.5, 3);
+        many.record_n(7.0, 0);
+        for _ in 0..3 {
+            each.record(2.5);
+        }
+        assert_eq!(many.pairs(), each.pairs());
+        assert_eq!((many.count, many.sum), (3, 7.5));
         let mut wide = Sketch::default();
         for i in 0..5000 {
             wide.record(1.001f64.powi(i * 5));
