@@ -44,6 +44,16 @@ async fn events_committed_while_sns_is_down_are_all_published_when_it_returns() 
         enqueue(&mut tx, e, None).await.unwrap();
         tx.commit().await.unwrap();
     }
+    let rows = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (i64, chrono::DateTime<chrono::Utc>)>(
+            "SELECT id, created_at FROM outbox ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let committed = rows(pool.clone()).await;
+    assert_eq!(committed.len(), N);
     eventually(
         "the relay to fail on every row",
         Duration::from_secs(30),
@@ -63,6 +73,11 @@ async fn events_committed_while_sns_is_down_are_all_published_when_it_returns() 
         .await
         .unwrap();
     assert_eq!(pending, N as i64, "nothing dropped while SNS is down");
+    assert_eq!(
+        rows(pool.clone()).await,
+        committed,
+        "a failed row keeps its id (its place in the order) and created_at (the lag)"
+    );
 
     proxy.up();
     eventually(

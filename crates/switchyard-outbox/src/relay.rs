@@ -7,6 +7,7 @@ use aws_sdk_sns::{
     error::DisplayErrorContext,
     types::{MessageAttributeValue, PublishBatchRequestEntry},
 };
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use rand::Rng;
 use sqlx::{PgPool, postgres::PgListener};
@@ -74,7 +75,22 @@ struct Row {
     payload: String,
     traceparent: Option<String>,
     attempts: i32,
+    created_at: DateTime<Utc>,
 }
+
+/// Claims a round's rows: deletes them in the round's transaction, so the claim is one statement and a published
+/// row needs no second one. Until the commit the rows stay locked (`FOR UPDATE SKIP LOCKED`: concurrent relays take
+/// other rows) and visible to everyone else; a crash or a database error before the commit puts all of them back.
+const CLAIM: &str = "DELETE FROM outbox WHERE id IN (\
+                       SELECT id FROM outbox WHERE available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, event_id, event_type, payload, traceparent, attempts, created_at";
+
+/// Puts a row whose publish failed back as it was (same id, so the same place in the order; same `created_at`, so
+/// the lag stays honest), with one more attempt, the error and its backoff.
+const RESCHEDULE: &str = "INSERT INTO outbox \
+                          (id, event_id, event_type, payload, traceparent, created_at, attempts, last_error, available_at) \
+                          OVERRIDING SYSTEM VALUE \
+                          VALUES ($1, $2, $3, $4, $5, $6, $7 + 1, $8, now() + make_interval(secs => $9))";
 
 /// What happened to one claimed row.
 enum Fate {
@@ -171,21 +187,20 @@ impl Relay {
         lanes.into_iter().sum()
     }
 
-    /// One round: claims available rows, publishes them, deletes the published ones and reschedules the rest, all
-    /// in one transaction. Returns how many rows were claimed (0 = nothing to do right now).
+    /// One round: claims available rows, publishes them and puts the failed ones back with their backoff, all in one
+    /// transaction (see [`CLAIM`]). Returns how many rows were claimed (0 = nothing to do right now).
     pub async fn publish_available(&self) -> Result<usize, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, event_id, event_type, payload, traceparent, attempts FROM outbox \
-             WHERE available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(self.config.claim_size)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut rows: Vec<Row> = sqlx::query_as(CLAIM)
+            .bind(self.config.claim_size)
+            .fetch_all(&mut *tx)
+            .await?;
         if rows.is_empty() {
             tx.commit().await?;
             return Ok(0);
         }
+        // RETURNING does not promise the subquery's order.
+        rows.sort_unstable_by_key(|r| r.id);
 
         let fates = join_all(
             batches(&rows)
@@ -193,11 +208,11 @@ impl Relay {
                 .map(|batch| self.publish_batch(batch)),
         )
         .await;
-        let mut published = Vec::new();
+        let mut published = 0;
         let mut failed = 0;
         for (row, fate) in fates.into_iter().flatten() {
             match fate {
-                Fate::Published => published.push(row.id),
+                Fate::Published => published += 1,
                 Fate::Failed(reason) => {
                     failed += 1;
                     let delay = self.backoff(row.attempts);
@@ -205,32 +220,25 @@ impl Relay {
                         event_id = %row.event_id, event_type = %row.event_type, attempts = row.attempts + 1,
                         retry_in_ms = delay.as_millis() as u64, %reason, "publish failed; will retry"
                     );
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
-                         available_at = now() + make_interval(secs => $3) WHERE id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(reason)
-                    .bind(delay.as_secs_f64())
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(RESCHEDULE)
+                        .bind(row.id)
+                        .bind(row.event_id)
+                        .bind(&row.event_type)
+                        .bind(&row.payload)
+                        .bind(&row.traceparent)
+                        .bind(row.created_at)
+                        .bind(row.attempts)
+                        .bind(reason)
+                        .bind(delay.as_secs_f64())
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
         }
-        if !published.is_empty() {
-            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-                .bind(&published)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        metrics::OUTBOX_PUBLISHED.add(published.len() as u64, &[]);
+        metrics::OUTBOX_PUBLISHED.add(published, &[]);
         metrics::OUTBOX_PUBLISH_FAILED.add(failed, &[]);
-        tracing::debug!(
-            claimed = rows.len(),
-            published = published.len(),
-            "outbox round"
-        );
+        tracing::debug!(claimed = rows.len(), published, "outbox round");
         Ok(rows.len())
     }
 
@@ -421,6 +429,7 @@ mod tests {
             payload: "x".repeat(size),
             traceparent: None,
             attempts: 0,
+            created_at: Utc::now(),
         }
     }
 
