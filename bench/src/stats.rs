@@ -72,6 +72,8 @@ pub struct Extra {
 pub struct Report {
     pub generated_at: String,
     pub messages_per_round: usize,
+    /// Events per round of the outbox relay rows.
+    pub relay_events_per_round: usize,
     pub rounds: usize,
     pub endpoint: String,
     pub comparisons: Vec<Row>,
