@@ -6,12 +6,14 @@
 //!
 //! - wakes on `LISTEN outbox_<schema>` (a trigger NOTIFYs on commit) and also sweeps every `sweep_interval`, so a
 //!   missed notification or a failed attempt is picked up anyway;
-//! - claims up to `claim_size` rows with `FOR UPDATE SKIP LOCKED` inside one transaction, so concurrent relays never
-//!   publish the same row at the same time;
+//! - claims up to `claim_size` rows by deleting them (`DELETE ... RETURNING` over `FOR UPDATE SKIP LOCKED`) inside one
+//!   transaction, so concurrent relays never publish the same row at the same time and a published row costs no
+//!   second statement;
 //! - publishes them with SNS `PublishBatch` (10 entries, 256 KiB per call, several calls concurrently), with
-//!   `rounds_in_flight` rounds at once while draining, so one round's delete and commit overlap the next one's calls;
-//! - deletes what SNS accepted and, for the rest, records the error and pushes `available_at` out with exponential
-//!   backoff and jitter. Nothing is dropped: a row leaves the table only after SNS acknowledged it.
+//!   `rounds_in_flight` rounds at once while draining, so one round's claim and commit overlap the next one's calls;
+//! - commits once SNS answered: what it accepted stays deleted; the rest goes back in the same transaction with its
+//!   id, the error and `available_at` pushed out with exponential backoff and jitter. Nothing is dropped: a row
+//!   leaves the table only in a commit that follows SNS's acknowledgement (a crash before it rolls the claim back).
 //!
 //! Delivery is at least once (a crash between SNS's answer and the commit re-publishes); consumers deduplicate on
 //! the CloudEvent id, which a re-publish keeps.
