@@ -101,7 +101,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .merge(oauth::routes())
         .merge(internal::routes())
         .with_state(state)
-        .merge(switchyard_http::openapi::routes(openapi()));
+        .merge(switchyard_http::openapi::routes(openapi));
     switchyard_http::with_common_layers(api, settings)
 }
 

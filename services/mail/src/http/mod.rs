@@ -75,6 +75,6 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .merge(messages::routes())
         .merge(stats::routes())
         .with_state(state)
-        .merge(switchyard_http::openapi::routes(openapi()));
+        .merge(switchyard_http::openapi::routes(openapi));
     switchyard_http::with_common_layers(api, settings)
 }

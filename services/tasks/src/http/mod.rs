@@ -52,6 +52,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let api = tasks::routes()
         .with_state(state)
-        .merge(switchyard_http::openapi::routes(openapi()));
+        .merge(switchyard_http::openapi::routes(openapi));
     switchyard_http::with_common_layers(api, settings)
 }
