@@ -303,6 +303,10 @@ impl Sqs {
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
+            // SQS never redirects (one would be an error, not something to follow), and the calls need nothing
+            // beyond HTTP/1.1: event-archive's instructions per message under callgrind -3% with both.
+            .redirect(reqwest::redirect::Policy::none())
+            .http1_only()
             // Under SQS's idle timeout, so a pooled connection is rarely one the server has just closed.
             .pool_idle_timeout(Duration::from_secs(50))
             .build()
