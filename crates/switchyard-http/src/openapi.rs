@@ -270,7 +270,7 @@ mod tests {
     #[tokio::test]
     async fn swagger_ui_is_served_under_docs() {
         let app = crate::with_common_layers(
-            routes(OpenApi::default()),
+            routes(OpenApi::default),
             &crate::HttpSettings::local(([127, 0, 0, 1], 0).into()),
         );
         for (uri, status) in [("/docs/", 200), ("/openapi.json", 200)] {
