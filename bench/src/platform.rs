@@ -127,22 +127,21 @@ pub async fn run(n: usize, rounds: usize) -> anyhow::Result<Report> {
 
         // The order alternates between rounds (relay first, then the plain loop first) so that neither always runs
         // right after the outbox was filled (autovacuum, a busier emulator).
-        let r = relay_n;
-        let events = fill_outbox(&env, r).await?;
+        let events = fill_outbox(&env, relay_n).await?;
         if round % 2 == 1 {
-            let ((rate, _), ()) = measure(r, relay_drain(&env, default_rounds)).await?;
+            let ((rate, _), ()) = measure(relay_n, relay_drain(&env, default_rounds)).await?;
             relay.push(rate);
-            let ((rate, _), ()) = measure(r, publish_loop(&env, &events)).await?;
+            let ((rate, _), ()) = measure(relay_n, publish_loop(&env, &events)).await?;
             publish.push(rate);
         } else {
-            let ((rate, _), ()) = measure(r, publish_loop(&env, &events)).await?;
+            let ((rate, _), ()) = measure(relay_n, publish_loop(&env, &events)).await?;
             publish.push(rate);
-            let ((rate, _), ()) = measure(r, relay_drain(&env, default_rounds)).await?;
+            let ((rate, _), ()) = measure(relay_n, relay_drain(&env, default_rounds)).await?;
             relay.push(rate);
         }
         // The relay as it was before `rounds_in_flight` (one round at a time), on an outbox of its own.
-        fill_outbox(&env, r).await?;
-        let ((rate, _), ()) = measure(r, relay_drain(&env, 1)).await?;
+        fill_outbox(&env, relay_n).await?;
+        let ((rate, _), ()) = measure(relay_n, relay_drain(&env, 1)).await?;
         relay_one_round.push(rate);
     }
     teardown(&env).await;

@@ -266,9 +266,8 @@ fn claim_columns<'e>(events: &[(&'e CloudEvent, &Incoming)]) -> (Vec<String>, Ve
 fn new_events<'e, 'm>(
     events: &[(&'e CloudEvent, &'m Incoming)],
     keys: &[String],
-    claimed: Vec<String>,
+    mut claimed: Vec<String>,
 ) -> Vec<(&'e CloudEvent, &'m Incoming)> {
-    let mut claimed = claimed;
     let mut new = Vec::with_capacity(claimed.len());
     for ((event, message), key) in events.iter().zip(keys) {
         // Removed once found: the first copy of an id in the batch is the one handled (a batch is at most ten

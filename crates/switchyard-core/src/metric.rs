@@ -120,16 +120,7 @@ impl Metric {
 
     /// Records one value of a histogram.
     pub fn record(&self, value: f64, labels: &[&str]) {
-        debug_assert_eq!(
-            self.kind,
-            Kind::Histogram,
-            "{} is not a histogram",
-            self.name
-        );
-        if enabled() {
-            let key = self.key(labels);
-            metrics::with_recorder(|r| r.register_histogram(&key, &METADATA).record(value));
-        }
+        self.record_many(value, 1, labels);
     }
 
     /// Records `value` `count` times (a batch of messages that took the same time): one lookup instead of `count`.

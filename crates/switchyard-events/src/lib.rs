@@ -193,7 +193,7 @@ mod tests {
     fn the_reader_takes_defaults_escapes_and_extensions_and_refuses_missing_or_repeated_attributes()
     {
         let id = "0190a6c8-0000-7000-8000-000000000001";
-        // Keys and values with escapes (not borrowable), subject null, no datacontenttype, no data.
+        // Keys and values with escapes, subject null, no datacontenttype, no data.
         let body = format!(
             r#"{{"sp\u0065cversion":"1.0","id":"{id}","source":"\/t","type":"x.v1","subject":null,"time":"2026-01-01T00:00:00Z","ext":[1]}}"#
         );
